@@ -1,0 +1,79 @@
+"""
+kaffe: produce messages to Apache Kafka, the way Elixir's Kaffe does, on librdkafka.
+
+Example::
+
+    import kaffe
+
+    with kaffe.Producer(endpoints="127.0.0.1:9092", topics=["events"]) as producer:
+        delivery = producer.produce_sync("user-42", "signed up")
+        print(delivery.topic, delivery.partition, delivery.offset)
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from ._async_producer import AsyncProducer
+from ._config import ProducerConfig, SASLConfig, SSLConfig
+from ._errors import (
+    AuthenticationError,
+    AuthorizationError,
+    BatchProduceError,
+    BrokerUnavailableError,
+    ConfigError,
+    DeliveryTimeoutError,
+    InvalidPartitionError,
+    InvalidTopicError,
+    KaffeError,
+    MessageTooLargeError,
+    MessageTypeError,
+    PartitionStrategyError,
+    ProduceError,
+    ProducerClosedError,
+    ProducerForkedError,
+    QueueFullError,
+    SerializationError,
+    UndeliveredMessagesError,
+    UnknownTopicError,
+)
+from ._producer import Producer
+from ._types import Delivery, Message
+
+try:
+    __version__ = version("kaffe")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0.0.0"
+
+__all__ = [
+    "AsyncProducer",
+    "AuthenticationError",
+    "AuthorizationError",
+    "BatchProduceError",
+    "BrokerUnavailableError",
+    "ConfigError",
+    "Delivery",
+    "DeliveryTimeoutError",
+    "InvalidPartitionError",
+    "InvalidTopicError",
+    "KaffeError",
+    "Message",
+    "MessageTooLargeError",
+    "MessageTypeError",
+    "PartitionStrategyError",
+    "ProduceError",
+    "Producer",
+    "ProducerClosedError",
+    "ProducerConfig",
+    "ProducerForkedError",
+    "QueueFullError",
+    "SASLConfig",
+    "SSLConfig",
+    "SerializationError",
+    "UndeliveredMessagesError",
+    "UnknownTopicError",
+]
+
+for _name in __all__:
+    globals()[_name].__module__ = "kaffe"
+del _name

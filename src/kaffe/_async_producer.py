@@ -1,0 +1,437 @@
+"""
+``AsyncProducer``: the asyncio face. Nothing that can wait runs on the event loop.
+
+librdkafka's ``produce()`` never blocks (it raises when its queue is full, and the
+loop then sleeps without blocking); metadata requests run in a worker thread; and
+delivery reports are served by the engine's poller thread, which resolves the
+waiting futures in batches with one ``call_soon_threadsafe`` per poll.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+import warnings
+from collections.abc import Iterable, Mapping
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, overload
+
+from ._base import BaseProducer, Engine, State, TopicState, to_delivery
+from ._config import ProducerConfig, ProducerOptions
+from ._errors import (
+    BatchProduceError,
+    DeliveryTimeoutError,
+    KaffeError,
+    QueueFullError,
+    UndeliveredMessagesError,
+)
+from ._types import Delivery, Headers, Message
+
+if sys.version_info >= (3, 11):
+    from typing import Self, Unpack
+else:  # pragma: no cover - Python 3.10
+    from typing_extensions import Self, Unpack
+
+if TYPE_CHECKING:
+    from confluent_kafka import KafkaError
+
+__all__ = ["AsyncProducer"]
+
+_QUEUE_FULL_PAUSE = 0.005
+
+
+class _AsyncSlot:
+    """Delivery callback that hands the outcome of one message to the event loop."""
+
+    __slots__ = ("future", "producer")
+
+    def __init__(self, future: asyncio.Future[Delivery], producer: AsyncProducer) -> None:
+        self.future = future
+        self.producer = producer
+
+    def __call__(self, error: KafkaError | None, message: Any) -> None:
+        engine = self.producer._engine
+        assert engine is not None
+        if error is None:
+            engine.async_done.append((self.future, to_delivery(message), False))
+        else:
+            engine.async_done.append(
+                (self.future, self.producer._failed(engine, error, message), True)
+            )
+
+
+class AsyncProducer(BaseProducer):
+    """
+    The asyncio twin of :class:`kaffe.Producer`, with the same options and operations.
+
+    Example::
+
+        async with kaffe.AsyncProducer(endpoints="127.0.0.1:9092", topics=["events"]) as producer:
+            delivery = await producer.produce_sync("key", "value")
+
+    Construct it anywhere; ``await start()`` (or ``async with``) connects and analyses
+    the topics. Use it from the event loop that started it.
+
+    Args:
+        config: A prepared :class:`ProducerConfig`; keyword options override it.
+        **options: The options of :class:`ProducerConfig`.
+    """
+
+    def __init__(
+        self, config: ProducerConfig | None = None, /, **options: Unpack[ProducerOptions]
+    ) -> None:
+        super().__init__(config, **options)
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Self:
+        """
+        Build an unstarted producer from ``KAFFE_*`` variables.
+
+        Args:
+            environ: The environment; ``os.environ`` when ``None``.
+            **overrides: Options that win over the environment.
+
+        Returns:
+            The producer; ``await start()`` it or use ``async with``.
+        """
+        return cls(ProducerConfig.from_env(environ, **overrides))
+
+    async def start(self) -> None:
+        """
+        Connect and analyse the configured topics, like Kaffe's ``start_link``.
+
+        Raises:
+            BrokerUnavailableError: No broker answered within ``start_timeout``.
+            UnknownTopicError: A configured topic does not exist.
+        """
+        if self._state is State.OPEN:
+            return
+        if self._state is not State.UNOPENED:
+            self._check_open()
+        self._loop = asyncio.get_running_loop()
+        engine = await asyncio.to_thread(self._open_engine)
+        engine.async_loop = self._loop
+        self._state = State.OPEN
+        try:
+            await asyncio.to_thread(self._analyse_topics)
+        except BaseException:
+            self._state = State.CLOSED
+            await asyncio.to_thread(engine.purge_and_stop)
+            raise
+        self._start_refresher()
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    # --- producing ------------------------------------------------------------------------
+
+    async def _state_of(self, topic: str) -> TopicState:
+        state = self._topics.get(topic)
+        if state is None:
+            state = await asyncio.to_thread(self._analyse_topic, topic)
+        return state
+
+    async def _submit(
+        self,
+        engine: Engine,
+        topic: str,
+        partition: int | None,
+        key: Any,
+        value: Any,
+        headers: Headers | None,
+        timestamp: int | None,
+    ) -> asyncio.Future[Delivery]:
+        if topic not in self._topics:
+            await self._state_of(topic)
+        built = self._build(topic, partition, key, value, headers)
+        return await self._enqueue(engine, topic, *built, timestamp)
+
+    async def _enqueue(
+        self,
+        engine: Engine,
+        topic: str,
+        partition: int,
+        key: Any,
+        value: Any,
+        headers: Any,
+        timestamp: int | None,
+    ) -> asyncio.Future[Delivery]:
+        assert self._loop is not None
+        future: asyncio.Future[Delivery] = self._loop.create_future()
+        slot = _AsyncSlot(future, self)
+        deadline = time.monotonic() + self.config.queue_full_timeout
+        while not self._send(engine, topic, partition, key, value, headers, timestamp, slot, None):
+            if time.monotonic() >= deadline:
+                raise QueueFullError(
+                    f"librdkafka's queue stayed full for {self.config.queue_full_timeout:g}s "
+                    f"while producing to {topic!r}; the cluster is not keeping up",
+                    topic=topic,
+                    partition=partition,
+                    reason="queue full",
+                    retriable=True,
+                )
+            await asyncio.sleep(_QUEUE_FULL_PAUSE)
+        engine.wake_poller()
+        return future
+
+    @overload
+    async def produce(
+        self,
+        key: Any,
+        value: Any,
+        /,
+        *,
+        headers: Headers | None = None,
+        timestamp: int | None = None,
+    ) -> asyncio.Future[Delivery]: ...
+    @overload
+    async def produce(
+        self,
+        topic: str,
+        key: Any,
+        value: Any,
+        /,
+        *,
+        headers: Headers | None = None,
+        timestamp: int | None = None,
+    ) -> asyncio.Future[Delivery]: ...
+    @overload
+    async def produce(
+        self,
+        topic: str,
+        partition: int,
+        key: Any,
+        value: Any,
+        /,
+        *,
+        headers: Headers | None = None,
+        timestamp: int | None = None,
+    ) -> asyncio.Future[Delivery]: ...
+    async def produce(
+        self, *args: Any, headers: Headers | None = None, timestamp: int | None = None
+    ) -> asyncio.Future[Delivery]:
+        """
+        Hand one message over and return a future of its :class:`Delivery` at once.
+
+        Takes the same forms as :meth:`produce_sync`. Awaiting this call only waits
+        (without blocking the loop) when librdkafka's queue is full.
+
+        Returns:
+            An asyncio future that resolves on acknowledgement.
+        """
+        engine = self._check_open()
+        topic, partition, key, value = self._parse_call(args)
+        return await self._submit(engine, topic, partition, key, value, headers, timestamp)
+
+    @overload
+    async def produce_sync(
+        self,
+        key: Any,
+        value: Any,
+        /,
+        *,
+        headers: Headers | None = None,
+        timestamp: int | None = None,
+    ) -> Delivery: ...
+    @overload
+    async def produce_sync(
+        self,
+        topic: str,
+        key: Any,
+        value: Any,
+        /,
+        *,
+        headers: Headers | None = None,
+        timestamp: int | None = None,
+    ) -> Delivery: ...
+    @overload
+    async def produce_sync(
+        self,
+        topic: str,
+        partition: int,
+        key: Any,
+        value: Any,
+        /,
+        *,
+        headers: Headers | None = None,
+        timestamp: int | None = None,
+    ) -> Delivery: ...
+    async def produce_sync(
+        self, *args: Any, headers: Headers | None = None, timestamp: int | None = None
+    ) -> Delivery:
+        """
+        Send one message and resolve once the broker acknowledges it.
+
+        The forms are those of :meth:`kaffe.Producer.produce_sync`. Cancelling the
+        awaiting task does not withdraw the message: it was handed to librdkafka
+        and is delivered (once) all the same.
+
+        Returns:
+            Where the message was stored.
+        """
+        engine = self._check_open()
+        topic, partition, key, value = self._parse_call(args)
+        future = await self._submit(engine, topic, partition, key, value, headers, timestamp)
+        try:
+            return await asyncio.wait_for(future, self._delivery_wait)
+        except asyncio.TimeoutError:
+            raise DeliveryTimeoutError(
+                f"no delivery report for topic {topic!r} within {self._delivery_wait:g}s",
+                topic=topic,
+                reason="timed out",
+                retriable=True,
+            ) from None
+
+    async def produce_batch_sync(
+        self, topic: str, messages: Iterable[Message | tuple[Any, Any]]
+    ) -> list[Delivery]:
+        """
+        Send many messages to one topic; resolve when every one is acknowledged.
+
+        See :meth:`kaffe.Producer.produce_batch_sync`; every message is checked
+        before any is sent.
+
+        Returns:
+            The deliveries, in input order.
+
+        Raises:
+            BatchProduceError: Some messages failed; it lists which were delivered.
+        """
+        engine = self._check_open()
+        topic_name = self._topic_arg(topic)
+        await self._state_of(topic_name)
+        prepared = self._prepare_batch(topic_name, messages)
+        futures: list[asyncio.Future[Delivery] | KaffeError] = []
+        for partition, key, value, headers, timestamp in prepared:
+            try:
+                futures.append(
+                    await self._enqueue(
+                        engine, topic_name, partition, key, value, headers, timestamp
+                    )
+                )
+            except KaffeError as error:
+                futures.append(error)
+        pending = [future for future in futures if isinstance(future, asyncio.Future)]
+        if pending:
+            await asyncio.wait(pending, timeout=self._delivery_wait)
+        deliveries: list[Delivery | None] = []
+        errors: list[KaffeError | None] = []
+        for future in futures:
+            if isinstance(future, KaffeError):
+                deliveries.append(None)
+                errors.append(future)
+            elif not future.done():
+                future.cancel()
+                deliveries.append(None)
+                errors.append(
+                    DeliveryTimeoutError(
+                        "no delivery report in time",
+                        topic=topic_name,
+                        reason="timed out",
+                        retriable=True,
+                    )
+                )
+            elif future.exception() is not None:
+                deliveries.append(None)
+                errors.append(future.exception())  # type: ignore[arg-type]
+            else:
+                deliveries.append(future.result())
+                errors.append(None)
+        failed = sum(error is not None for error in errors)
+        if failed:
+            raise BatchProduceError(
+                f"{failed} of {len(errors)} messages to {topic_name!r} were not delivered",
+                topic=topic_name,
+                deliveries=deliveries,
+                errors=errors,
+            )
+        return deliveries  # type: ignore[return-value]
+
+    async def partitions_count(self, topic: str | None = None) -> int:
+        """
+        How many partitions a topic has, analysing it first if needed.
+
+        Args:
+            topic: The topic; the first configured topic when ``None``.
+
+        Returns:
+            The partition count.
+        """
+        self._check_open()
+        name = self._parse_call((None, None))[0] if topic is None else self._topic_arg(topic)
+        return (await self._state_of(name)).partitions_count
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    async def flush(self, timeout: float | None = None) -> int:
+        """
+        Wait until everything sent so far is acknowledged or failed.
+
+        Args:
+            timeout: Seconds; ``delivery_timeout`` when ``None``.
+
+        Returns:
+            How many messages are still outstanding.
+        """
+        engine = self._check_open()
+        return await asyncio.to_thread(
+            engine.flush, self._delivery_wait if timeout is None else timeout
+        )
+
+    async def aclose(self, timeout: float | None = None) -> None:
+        """
+        Deliver what is outstanding, then release the connection. Calling it again does nothing.
+
+        Args:
+            timeout: Seconds to wait; ``delivery_timeout`` when ``None``.
+
+        Raises:
+            UndeliveredMessagesError: Messages were still unacknowledged at the timeout.
+        """
+        if self._state is not State.OPEN:
+            return
+        engine = self._engine
+        assert engine is not None
+        self._state = State.CLOSED
+        self._refresh_wake.set()
+        if engine.forked:
+            self._state = State.FORKED
+            return
+        left = await asyncio.to_thread(
+            engine.flush, self._delivery_wait if timeout is None else timeout
+        )
+        await asyncio.to_thread(engine.purge_and_stop)
+        await asyncio.sleep(0)  # let the last resolutions run
+        if left:
+            raise UndeliveredMessagesError(
+                f"aclose() timed out with {left} message(s) not acknowledged; they were dropped",
+                undelivered=left,
+            )
+
+    def __del__(self) -> None:
+        if getattr(self, "_state", None) is not State.OPEN:
+            return
+        engine = self._engine
+        if engine is None or engine.forked:
+            return
+        warnings.warn(
+            f"unclosed {self!r}; await aclose() or use 'async with'",
+            ResourceWarning,
+            source=self,
+            stacklevel=2,
+        )
+        self._state = State.CLOSED
+        self._refresh_wake.set()
+        engine.flush(min(self._delivery_wait, 5.0))
+        engine.stop_poller()

@@ -1,0 +1,395 @@
+"""
+The kaffe exception tree.
+
+Every error kaffe raises on purpose is a :class:`KaffeError`. Errors that come
+from a caller's own mistake also subclass the matching built-in, so both
+``except kaffe.KaffeError`` and ``except TypeError`` / ``except ValueError``
+work::
+
+    KaffeError
+    ├── ConfigError (ValueError)            bad option, found when config is built
+    ├── BrokerUnavailableError              no broker answered in time
+    │   └── AuthenticationError             TLS handshake or SASL login refused
+    ├── AuthorizationError                  the broker's ACLs refused the client
+    ├── UnknownTopicError                   the topic does not exist
+    ├── InvalidTopicError (ValueError)      the topic name can never be valid
+    ├── InvalidPartitionError (ValueError)  partition outside 0..partitions_count-1
+    ├── PartitionStrategyError (ValueError) the strategy could not place a message
+    ├── MessageTypeError (TypeError)        key, value or header of a wrong type
+    ├── SerializationError                  a configured serializer raised
+    ├── ProduceError                        the broker did not take the message
+    │   ├── DeliveryTimeoutError            not acknowledged within delivery_timeout
+    │   ├── MessageTooLargeError            larger than the broker or client allows
+    │   └── QueueFullError                  the local queue stayed full too long
+    ├── BatchProduceError                   some messages of a batch failed
+    ├── UndeliveredMessagesError            close() could not deliver everything
+    └── ProducerClosedError (RuntimeError)  the producer was closed
+        └── ProducerForkedError             the producer was created in another process
+
+librdkafka's :class:`confluent_kafka.KafkaError` codes are translated to this tree
+in exactly one place, :func:`translate_kafka_error`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from confluent_kafka import KafkaError
+
+if TYPE_CHECKING:
+    from ._types import Delivery
+
+__all__ = [
+    "AuthenticationError",
+    "AuthorizationError",
+    "BatchProduceError",
+    "BrokerUnavailableError",
+    "ConfigError",
+    "DeliveryTimeoutError",
+    "InvalidPartitionError",
+    "InvalidTopicError",
+    "KaffeError",
+    "MessageTooLargeError",
+    "MessageTypeError",
+    "PartitionStrategyError",
+    "ProduceError",
+    "ProducerClosedError",
+    "ProducerForkedError",
+    "QueueFullError",
+    "SerializationError",
+    "UndeliveredMessagesError",
+    "UnknownTopicError",
+]
+
+_REDACTED = "***"
+
+
+class KaffeError(Exception):
+    """
+    Root of every error kaffe raises, so one ``except`` catches them all.
+
+    Attributes:
+        topic: The topic involved, when there is one.
+        partition: The partition involved, when known.
+        reason: A short machine-friendly reason, such as ``"timed out"``.
+        retriable: True when trying the same operation again may succeed.
+        code: The librdkafka error code name this was translated from, if any.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        topic: str | None = None,
+        partition: int | None = None,
+        reason: str | None = None,
+        retriable: bool = False,
+        code: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.topic = topic
+        self.partition = partition
+        self.reason = reason
+        self.retriable = retriable
+        self.code = code
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), self.message, dict(self.__dict__)))
+
+
+def _rebuild(cls: type[KaffeError], message: str, state: dict[str, Any]) -> KaffeError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, message)
+    error.__dict__.update(state)
+    return error
+
+
+class ConfigError(KaffeError, ValueError):
+    """An option is missing, malformed or not allowed; raised before any I/O happens."""
+
+
+class BrokerUnavailableError(KaffeError):
+    """No broker of the configured endpoints answered in time, so nothing could be done."""
+
+
+class AuthenticationError(BrokerUnavailableError):
+    """The broker refused the TLS handshake or the SASL login, so the client cannot connect."""
+
+
+class AuthorizationError(KaffeError):
+    """The broker's ACLs refuse this client the operation; retrying will not help."""
+
+
+class UnknownTopicError(KaffeError):
+    """The topic does not exist and kaffe does not create topics unless told to."""
+
+
+class InvalidTopicError(KaffeError, ValueError):
+    """The topic name breaks Kafka's naming rules, so no broker could ever accept it."""
+
+
+class InvalidPartitionError(KaffeError, ValueError):
+    """
+    The partition is outside ``0..partitions_count-1`` for its topic.
+
+    Attributes:
+        partitions_count: How many partitions the topic has.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        topic: str | None = None,
+        partition: int | None = None,
+        partitions_count: int | None = None,
+    ) -> None:
+        super().__init__(message, topic=topic, partition=partition, reason="invalid partition")
+        self.partitions_count = partitions_count
+
+
+class PartitionStrategyError(KaffeError, ValueError):
+    """The partition strategy could not place the message (it raised, or got a key it refuses)."""
+
+
+class MessageTypeError(KaffeError, TypeError):
+    """A key, value or header has a type kaffe cannot send without a serializer."""
+
+
+class SerializationError(KaffeError):
+    """A configured key or value serializer raised; the message was not sent."""
+
+
+class ProduceError(KaffeError):
+    """The message was handed to the client but the cluster did not acknowledge it."""
+
+
+class DeliveryTimeoutError(ProduceError):
+    """No acknowledgement arrived within ``delivery_timeout``; the cluster may be down."""
+
+
+class MessageTooLargeError(ProduceError):
+    """The message is larger than the broker's or the client's ``message.max.bytes``."""
+
+
+class QueueFullError(ProduceError):
+    """The local send queue stayed full for the whole bounded wait; the cluster is too slow."""
+
+
+class BatchProduceError(KaffeError):
+    """
+    Some messages of a batch were not acknowledged, so the batch is partial.
+
+    Attributes:
+        deliveries: One entry per input message, in input order: the
+            :class:`~kaffe.Delivery` of a delivered message, or ``None``.
+        errors: One entry per input message, in input order: the
+            :class:`KaffeError` of a failed message, or ``None``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        topic: str | None,
+        deliveries: Sequence[Delivery | None],
+        errors: Sequence[KaffeError | None],
+    ) -> None:
+        first = next((error for error in errors if error is not None), None)
+        super().__init__(
+            message,
+            topic=topic,
+            reason=first.reason if first is not None else None,
+            retriable=all(error.retriable for error in errors if error is not None),
+        )
+        self.deliveries = list(deliveries)
+        self.errors = list(errors)
+
+    @property
+    def delivered(self) -> list[int]:
+        """Indexes of the input messages that were acknowledged."""
+        return [index for index, delivery in enumerate(self.deliveries) if delivery is not None]
+
+    @property
+    def failed(self) -> list[int]:
+        """Indexes of the input messages that were not acknowledged."""
+        return [index for index, error in enumerate(self.errors) if error is not None]
+
+
+class UndeliveredMessagesError(KaffeError):
+    """
+    ``close()`` ran out of time with messages still unacknowledged; they were dropped.
+
+    Attributes:
+        undelivered: How many messages were still queued or in flight.
+    """
+
+    def __init__(self, message: str, *, undelivered: int) -> None:
+        super().__init__(message, reason="undelivered at close", retriable=False)
+        self.undelivered = undelivered
+
+
+class ProducerClosedError(KaffeError, RuntimeError):
+    """The producer was closed; create a new one to produce again."""
+
+
+class ProducerForkedError(ProducerClosedError):
+    """The producer was created in a parent process; librdkafka handles do not survive fork()."""
+
+
+# --- translation of librdkafka errors: the one place --------------------------------
+
+_TIMEOUT_CODES = frozenset(
+    {
+        KafkaError._MSG_TIMED_OUT,
+        KafkaError._TIMED_OUT,
+        KafkaError._TIMED_OUT_QUEUE,
+        KafkaError.REQUEST_TIMED_OUT,
+    }
+)
+_TOO_LARGE_CODES = frozenset(
+    {KafkaError.MSG_SIZE_TOO_LARGE, KafkaError.RECORD_LIST_TOO_LARGE, KafkaError.INVALID_MSG_SIZE}
+)
+_UNREACHABLE_CODES = frozenset(
+    {
+        KafkaError._TRANSPORT,
+        KafkaError._ALL_BROKERS_DOWN,
+        KafkaError._RESOLVE,
+        KafkaError.BROKER_NOT_AVAILABLE,
+        KafkaError.NETWORK_EXCEPTION,
+    }
+)
+_AUTHENTICATION_CODES = frozenset(
+    {
+        KafkaError._SSL,
+        KafkaError._AUTHENTICATION,
+        KafkaError.SASL_AUTHENTICATION_FAILED,
+        KafkaError.ILLEGAL_SASL_STATE,
+        KafkaError.UNSUPPORTED_SASL_MECHANISM,
+    }
+)
+_AUTHORIZATION_CODES = frozenset(
+    {
+        KafkaError.TOPIC_AUTHORIZATION_FAILED,
+        KafkaError.CLUSTER_AUTHORIZATION_FAILED,
+        KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+    }
+)
+_UNKNOWN_TOPIC_CODES = frozenset({KafkaError._UNKNOWN_TOPIC, KafkaError.UNKNOWN_TOPIC_OR_PART})
+_PURGED_CODES = frozenset({KafkaError._PURGE_QUEUE, KafkaError._PURGE_INFLIGHT})
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """
+    Replace every occurrence of each secret in ``text`` with ``***``.
+
+    Args:
+        text: A message that may quote configuration.
+        secrets: Secret strings (passwords, key bodies) that must never be shown.
+
+    Returns:
+        The text with secrets masked.
+    """
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, _REDACTED)
+    return text
+
+
+def translate_kafka_error(
+    error: KafkaError,
+    *,
+    topic: str | None = None,
+    partition: int | None = None,
+    secrets: Iterable[str] = (),
+) -> KaffeError:
+    """
+    Translate a librdkafka error into the matching :class:`KaffeError`.
+
+    This is the only place librdkafka error codes are interpreted.
+
+    Args:
+        error: The error librdkafka reported.
+        topic: The topic the operation was about, if any.
+        partition: The partition the operation was about, if any.
+        secrets: Strings to mask in the message.
+
+    Returns:
+        A :class:`KaffeError` subclass instance, not raised.
+    """
+    code = error.code()
+    code_name = error.name()
+    detail = redact(error.str(), secrets)
+    where = _where(topic, partition)
+    common: dict[str, Any] = {"topic": topic, "partition": partition, "code": code_name}
+    if code in _TIMEOUT_CODES:
+        return DeliveryTimeoutError(
+            f"not acknowledged in time{where}: {detail}",
+            reason="timed out",
+            retriable=True,
+            **common,
+        )
+    if code in _TOO_LARGE_CODES:
+        return MessageTooLargeError(
+            f"message too large{where}: {detail} (see the broker's message.max.bytes)",
+            reason="message too large",
+            **common,
+        )
+    if code == KafkaError._QUEUE_FULL:
+        return QueueFullError(
+            f"local queue full{where}: {detail}", reason="queue full", retriable=True, **common
+        )
+    if code in _UNKNOWN_TOPIC_CODES:
+        return UnknownTopicError(
+            f"unknown topic {topic!r}: {detail}", reason="unknown topic", **common
+        )
+    if code == KafkaError._UNKNOWN_PARTITION:
+        return InvalidPartitionError(
+            f"unknown partition{where}: {detail}", topic=topic, partition=partition
+        )
+    if code == KafkaError.TOPIC_EXCEPTION:
+        return InvalidTopicError(
+            f"invalid topic {topic!r}: {detail}", reason="invalid topic", **common
+        )
+    if code in _AUTHENTICATION_CODES:
+        return AuthenticationError(
+            f"authentication failed: {detail}", reason="authentication failed", **common
+        )
+    if code in _AUTHORIZATION_CODES:
+        return AuthorizationError(
+            f"not authorized{where}: {detail}", reason="not authorized", **common
+        )
+    if code in _UNREACHABLE_CODES:
+        return BrokerUnavailableError(
+            f"broker unavailable{where}: {detail}",
+            reason="broker unavailable",
+            retriable=True,
+            **common,
+        )
+    if code in _PURGED_CODES:
+        return ProduceError(
+            f"message dropped before delivery{where}: the producer was closed",
+            reason="purged at close",
+            **common,
+        )
+    if code == KafkaError._INVALID_ARG:
+        return ConfigError(
+            f"invalid argument{where}: {detail}", reason="invalid argument", **common
+        )
+    reason = detail.lower() if detail else code_name.lower()
+    return ProduceError(
+        f"produce failed{where}: {code_name}: {detail}",
+        reason=reason,
+        retriable=bool(error.retriable()),
+        **common,
+    )
+
+
+def _where(topic: str | None, partition: int | None) -> str:
+    if topic is None:
+        return ""
+    if partition is None:
+        return f" for topic {topic!r}"
+    return f" for topic {topic!r} partition {partition}"

@@ -1,0 +1,229 @@
+"""
+Key-to-partition functions, pure and free of I/O.
+
+Each hashing function takes ``(key, partitions_count)`` and returns a partition in
+``0..partitions_count-1``. A ``str`` key is hashed as its UTF-8 bytes.
+
+=========  ==========================================================================
+name       places keys where these producers do
+=========  ==========================================================================
+md5        Kaffe (Elixir) ``:md5``: the sum of the 16 MD5 digest bytes, mod count
+murmur2    the Java client's default for keyed records, librdkafka ``murmur2``,
+           franz-go, aiokafka, kafka-python
+crc32      librdkafka's default ``consistent`` / ``consistent_random``, Sarama CRC32
+fnv1a      Sarama's default hash partitioner, librdkafka ``fnv1a``
+=========  ==========================================================================
+
+``murmur2``, ``crc32`` and ``fnv1a`` are librdkafka's own C implementations, as
+exposed by confluent-kafka, so they cannot drift from what librdkafka does.
+
+Keys that are ``None`` cannot be hashed: ``md5`` refuses them like Kaffe does, and
+the producer places keyless messages for the other three with a sticky random
+choice (see :class:`StickyRandom`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random as _random
+from collections.abc import Callable, Sequence
+
+import confluent_kafka
+
+__all__ = [
+    "HASH_FUNCTIONS",
+    "RoundRobin",
+    "StickyRandom",
+    "crc32",
+    "fnv1a",
+    "md5",
+    "murmur2",
+    "random",
+]
+
+KeyLike = bytes | str | bytearray | memoryview | None
+
+
+def _key_bytes(key: KeyLike, name: str) -> bytes:
+    if isinstance(key, bytes):
+        return key
+    if isinstance(key, str):
+        return key.encode()
+    if isinstance(key, (bytearray, memoryview)):
+        return bytes(key)
+    if key is None:
+        raise ValueError(
+            f"{name}: the key is None and a None key cannot be hashed; give the message a key "
+            "or choose the round_robin or random strategy"
+        )
+    raise TypeError(f"{name}: the key must be bytes or str, not {type(key).__name__}")
+
+
+def _check_count(partitions_count: int, name: str) -> None:
+    if isinstance(partitions_count, bool) or not isinstance(partitions_count, int):
+        raise TypeError(
+            f"{name}: partitions_count must be int, not {type(partitions_count).__name__}"
+        )
+    if partitions_count < 1:
+        raise ValueError(f"{name}: partitions_count must be at least 1, got {partitions_count}")
+
+
+def md5(key: KeyLike, partitions_count: int) -> int:
+    """
+    Kaffe's ``:md5`` strategy: the sum of the 16 MD5 digest bytes, modulo the partition count.
+
+    Args:
+        key: The message key; ``None`` is refused.
+        partitions_count: How many partitions the topic has.
+
+    Returns:
+        The partition.
+
+    Raises:
+        ValueError: The key is ``None`` or ``partitions_count`` is below 1.
+        TypeError: The key is not bytes or str.
+    """
+    _check_count(partitions_count, "md5")
+    return sum(hashlib.md5(_key_bytes(key, "md5")).digest()) % partitions_count
+
+
+def _librdkafka(
+    name: str, implementation: Callable[[bytes, int], int]
+) -> Callable[[KeyLike, int], int]:
+    def partition(key: KeyLike, partitions_count: int) -> int:
+        _check_count(partitions_count, name)
+        return implementation(_key_bytes(key, name), partitions_count)
+
+    partition.__name__ = partition.__qualname__ = name
+    return partition
+
+
+murmur2 = _librdkafka("murmur2", confluent_kafka.murmur2)
+murmur2.__doc__ = """
+    The Java client's keyed partitioner: ``toPositive(murmur2(key)) % partitions_count``.
+
+    Args:
+        key: The message key; ``None`` is refused.
+        partitions_count: How many partitions the topic has.
+
+    Returns:
+        The partition, where Java, librdkafka ``murmur2`` and franz-go put the key.
+    """
+crc32 = _librdkafka("crc32", confluent_kafka.consistent)
+crc32.__doc__ = """
+    librdkafka's default ``consistent`` partitioner: ``crc32(key) % partitions_count``.
+
+    Args:
+        key: The message key; ``None`` is refused.
+        partitions_count: How many partitions the topic has.
+
+    Returns:
+        The partition, where librdkafka's default and Sarama's CRC32 partitioner put the key.
+    """
+fnv1a = _librdkafka("fnv1a", confluent_kafka.fnv1a)
+fnv1a.__doc__ = """
+    The FNV-1a partitioner of Sarama (Go) and librdkafka ``fnv1a``.
+
+    Args:
+        key: The message key; ``None`` is refused.
+        partitions_count: How many partitions the topic has.
+
+    Returns:
+        The partition, where Sarama's default hash partitioner puts the key.
+    """
+
+#: The hashing functions by strategy name.
+HASH_FUNCTIONS: dict[str, Callable[[KeyLike, int], int]] = {
+    "md5": md5,
+    "murmur2": murmur2,
+    "crc32": crc32,
+    "fnv1a": fnv1a,
+}
+
+
+def random(key: object, partitions_count: int) -> int:
+    """
+    A uniformly random partition; the key is ignored.
+
+    Args:
+        key: Ignored.
+        partitions_count: How many partitions the topic has.
+
+    Returns:
+        The partition.
+    """
+    _check_count(partitions_count, "random")
+    return _random.randrange(partitions_count)
+
+
+class RoundRobin:
+    """
+    Cycle through the partitions: 0, 1, 2, ... and back to 0.
+
+    Call it like the hashing functions; each call moves on by one partition. One
+    instance keeps one cursor, so use one per topic.
+    """
+
+    __slots__ = ("_next",)
+
+    def __init__(self) -> None:
+        self._next = 0
+
+    def __call__(self, key: object, partitions_count: int) -> int:
+        """
+        Return the next partition.
+
+        Args:
+            key: Ignored.
+            partitions_count: How many partitions the topic has.
+
+        Returns:
+            The partition.
+        """
+        partition = self._next % partitions_count
+        self._next = partition + 1
+        return partition
+
+    def __repr__(self) -> str:
+        return f"RoundRobin(next={self._next})"
+
+
+class StickyRandom:
+    """
+    Where keyless messages go under ``murmur2``, ``crc32`` and ``fnv1a``.
+
+    Like the Java client's built-in partitioner (KIP-794), one randomly chosen
+    available partition takes keyless messages until about ``batch_bytes`` of them
+    have gone there, then another is chosen. This keeps batches full without
+    piling every keyless message on one partition.
+
+    Args:
+        batch_bytes: Bytes to send to one partition before switching; Java's
+            ``batch.size`` default is 16384.
+    """
+
+    __slots__ = ("_batch_bytes", "_partition", "_sent")
+
+    def __init__(self, batch_bytes: int = 16384) -> None:
+        self._batch_bytes = batch_bytes
+        self._partition: int | None = None
+        self._sent = 0
+
+    def __call__(self, size: int, available: Sequence[int]) -> int:
+        """
+        Return the partition for a keyless message of ``size`` bytes.
+
+        Args:
+            size: The message's size in bytes.
+            available: Partitions that currently have a leader (all when unknown).
+
+        Returns:
+            The partition.
+        """
+        partition = self._partition
+        if partition is None or self._sent >= self._batch_bytes or partition not in available:
+            partition = _random.choice(available)
+            self._partition = partition
+            self._sent = 0
+        self._sent += size
+        return partition
