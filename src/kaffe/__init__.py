@@ -12,7 +12,8 @@ Example::
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
+from importlib.metadata import PackageNotFoundError as _PackageNotFoundError
+from importlib.metadata import version as _version
 
 from ._async_producer import AsyncProducer
 from ._config import ProducerConfig, SASLConfig, SSLConfig
@@ -41,8 +42,8 @@ from ._producer import Producer
 from ._types import Delivery, Message
 
 try:
-    __version__ = version("kaffe")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = _version("kaffe")
+except _PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
 
 __all__ = [

@@ -145,8 +145,11 @@ class InvalidPartitionError(KaffeError, ValueError):
         topic: str | None = None,
         partition: int | None = None,
         partitions_count: int | None = None,
+        code: str | None = None,
     ) -> None:
-        super().__init__(message, topic=topic, partition=partition, reason="invalid partition")
+        super().__init__(
+            message, topic=topic, partition=partition, reason="invalid partition", code=code
+        )
         self.partitions_count = partitions_count
 
 
@@ -279,6 +282,20 @@ _AUTHORIZATION_CODES = frozenset(
 )
 _UNKNOWN_TOPIC_CODES = frozenset({KafkaError._UNKNOWN_TOPIC, KafkaError.UNKNOWN_TOPIC_OR_PART})
 _PURGED_CODES = frozenset({KafkaError._PURGE_QUEUE, KafkaError._PURGE_INFLIGHT})
+#: Broker errors that go away by themselves (leader moves, replicas catching up).
+_RETRIABLE_CODES = frozenset(
+    {
+        KafkaError.NOT_ENOUGH_REPLICAS,
+        KafkaError.NOT_ENOUGH_REPLICAS_AFTER_APPEND,
+        KafkaError.LEADER_NOT_AVAILABLE,
+        KafkaError.NOT_LEADER_FOR_PARTITION,
+        KafkaError.KAFKA_STORAGE_ERROR,
+        KafkaError.FENCED_LEADER_EPOCH,
+        KafkaError.UNKNOWN_LEADER_EPOCH,
+        KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+        KafkaError.THROTTLING_QUOTA_EXCEEDED,
+    }
+)
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:
@@ -347,7 +364,7 @@ def translate_kafka_error(
         )
     if code == KafkaError._UNKNOWN_PARTITION:
         return InvalidPartitionError(
-            f"unknown partition{where}: {detail}", topic=topic, partition=partition
+            f"unknown partition{where}: {detail}", topic=topic, partition=partition, code=code_name
         )
     if code == KafkaError.TOPIC_EXCEPTION:
         return InvalidTopicError(
@@ -382,7 +399,7 @@ def translate_kafka_error(
     return ProduceError(
         f"produce failed{where}: {code_name}: {detail}",
         reason=reason,
-        retriable=bool(error.retriable()),
+        retriable=bool(error.retriable()) or code in _RETRIABLE_CODES,
         **common,
     )
 

@@ -1,0 +1,111 @@
+from __future__ import annotations
+
+import pickle
+
+import pytest
+from confluent_kafka import KafkaError
+
+import kaffe
+from kaffe._errors import redact, translate_kafka_error
+
+EXPECTED = [
+    (KafkaError._MSG_TIMED_OUT, kaffe.DeliveryTimeoutError, True),
+    (KafkaError._TIMED_OUT, kaffe.DeliveryTimeoutError, True),
+    (KafkaError.REQUEST_TIMED_OUT, kaffe.DeliveryTimeoutError, True),
+    (KafkaError.MSG_SIZE_TOO_LARGE, kaffe.MessageTooLargeError, False),
+    (KafkaError.RECORD_LIST_TOO_LARGE, kaffe.MessageTooLargeError, False),
+    (KafkaError._QUEUE_FULL, kaffe.QueueFullError, True),
+    (KafkaError.UNKNOWN_TOPIC_OR_PART, kaffe.UnknownTopicError, False),
+    (KafkaError._UNKNOWN_TOPIC, kaffe.UnknownTopicError, False),
+    (KafkaError._UNKNOWN_PARTITION, kaffe.InvalidPartitionError, False),
+    (KafkaError.TOPIC_EXCEPTION, kaffe.InvalidTopicError, False),
+    (KafkaError._SSL, kaffe.AuthenticationError, False),
+    (KafkaError._AUTHENTICATION, kaffe.AuthenticationError, False),
+    (KafkaError.SASL_AUTHENTICATION_FAILED, kaffe.AuthenticationError, False),
+    (KafkaError.TOPIC_AUTHORIZATION_FAILED, kaffe.AuthorizationError, False),
+    (KafkaError._TRANSPORT, kaffe.BrokerUnavailableError, True),
+    (KafkaError._ALL_BROKERS_DOWN, kaffe.BrokerUnavailableError, True),
+    (KafkaError._PURGE_QUEUE, kaffe.ProduceError, False),
+    (KafkaError._INVALID_ARG, kaffe.ConfigError, False),
+    (KafkaError.NOT_ENOUGH_REPLICAS, kaffe.ProduceError, True),
+    (KafkaError.INVALID_RECORD, kaffe.ProduceError, False),
+]
+
+
+@pytest.mark.parametrize(("code", "expected", "retriable"), EXPECTED)
+def test_librdkafka_codes_translate_to_the_expected_kaffe_error(
+    code: int, expected: type[kaffe.KaffeError], retriable: bool
+) -> None:
+    error = translate_kafka_error(KafkaError(code), topic="events", partition=3)
+    assert type(error) is expected
+    assert error.retriable is retriable
+    assert error.topic == "events"
+    assert error.code == KafkaError(code).name()
+
+
+def test_every_librdkafka_code_translates_to_a_kaffe_error() -> None:
+    codes = [
+        getattr(KafkaError, name)
+        for name in dir(KafkaError)
+        if name.isupper() or (name.startswith("_") and name[1:].isupper())
+    ]
+    codes = [code for code in codes if isinstance(code, int)]
+    assert len(codes) > 100
+    for code in codes:
+        error = translate_kafka_error(KafkaError(code), topic="t")
+        assert isinstance(error, kaffe.KaffeError), code
+        assert str(error)
+
+
+def test_timeout_reason_is_timed_out() -> None:
+    error = translate_kafka_error(KafkaError(KafkaError._MSG_TIMED_OUT), topic="t", partition=0)
+    assert error.reason == "timed out"
+    assert isinstance(error, kaffe.ProduceError)
+
+
+def test_translation_masks_secrets() -> None:
+    error = KafkaError(KafkaError._SSL, "handshake failed for key hunter2-secret")
+    translated = translate_kafka_error(error, secrets=["hunter2-secret"])
+    assert "hunter2-secret" not in str(translated)
+    assert "***" in str(translated)
+
+
+def test_redact_ignores_empty_secrets() -> None:
+    assert redact("abc", ["", "b"]) == "a***c"
+
+
+def test_programmer_errors_are_also_builtin_errors() -> None:
+    assert issubclass(kaffe.ConfigError, ValueError)
+    assert issubclass(kaffe.InvalidPartitionError, ValueError)
+    assert issubclass(kaffe.MessageTypeError, TypeError)
+    assert issubclass(kaffe.ProducerClosedError, RuntimeError)
+    assert issubclass(kaffe.ProducerForkedError, kaffe.ProducerClosedError)
+
+
+def test_every_error_has_a_docstring_and_is_in_the_drawn_tree() -> None:
+    import kaffe._errors as errors_module
+
+    tree = errors_module.__doc__ or ""
+    for name in errors_module.__all__:
+        cls = getattr(errors_module, name)
+        assert cls.__doc__, name
+        assert name in tree, name
+        assert issubclass(cls, kaffe.KaffeError)
+
+
+def test_errors_survive_pickling_with_their_context() -> None:
+    error = kaffe.ProduceError("boom", topic="t", partition=1, reason="r", retriable=True)
+    clone = pickle.loads(pickle.dumps(error))
+    assert (clone.topic, clone.partition, clone.reason, clone.retriable) == ("t", 1, "r", True)
+    assert str(clone) == "boom"
+
+
+def test_batch_error_lists_delivered_and_failed_indexes() -> None:
+    delivery = kaffe.Delivery("t", 0, 5)
+    failure = kaffe.MessageTooLargeError("too big", topic="t")
+    error = kaffe.BatchProduceError(
+        "1 of 2 failed", topic="t", deliveries=[delivery, None], errors=[None, failure]
+    )
+    assert error.delivered == [0]
+    assert error.failed == [1]
+    assert error.retriable is False
