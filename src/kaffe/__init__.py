@@ -12,6 +12,7 @@ Example::
 
 from __future__ import annotations
 
+import logging as _logging
 from importlib.metadata import PackageNotFoundError as _PackageNotFoundError
 from importlib.metadata import version as _version
 
@@ -74,6 +75,10 @@ __all__ = [
     "UndeliveredMessagesError",
     "UnknownTopicError",
 ]
+
+# A library logs, the application decides where to: nothing reaches stderr unless
+# logging is configured.
+_logging.getLogger("kaffe").addHandler(_logging.NullHandler())
 
 for _name in __all__:
     globals()[_name].__module__ = "kaffe"
