@@ -116,8 +116,8 @@ def bootstrap(kafka: Cluster) -> str:
 
 @pytest.fixture(scope="session")
 def admin(bootstrap: str) -> AdminClient:
-    """An admin client for creating topics."""
-    return AdminClient({"bootstrap.servers": bootstrap})
+    """An admin client for creating topics (it never auto-creates one by asking about it)."""
+    return AdminClient({"bootstrap.servers": bootstrap, "allow.auto.create.topics": False})
 
 
 def create_topic(
