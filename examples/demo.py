@@ -27,7 +27,9 @@ def ensure_topic(bootstrap: str, name: str, partitions: int) -> None:
     admin.create_topics([NewTopic(name, partitions, 1)])[name].result(timeout=30)
 
 
-def every_third(topic: str, current: int | None, partitions_count: int, key: Any, value: Any) -> int:
+def every_third(
+    topic: str, current: int | None, partitions_count: int, key: Any, value: Any
+) -> int:
     """A custom strategy, called like Kaffe's: move three partitions on each time."""
     return 0 if current is None else (current + 3) % partitions_count
 
@@ -42,7 +44,10 @@ def main() -> None:
 
     console = Console()
     ensure_topic(args.bootstrap, args.topic, args.partitions)
-    strategies: list[Any] = ["md5", "murmur2", "crc32", "fnv1a", "round_robin", "random", every_third]
+    strategies: list[Any] = [
+        *("md5", "murmur2", "crc32", "fnv1a", "round_robin", "random"),
+        every_third,
+    ]
     table = Table(title=f"Where keyed messages went in {args.topic!r}")
     table.add_column("strategy")
     for key in KEYS:

@@ -209,7 +209,8 @@ def read_topic(bootstrap: str, topic: str, *, timeout: float = 30, **config: Any
                 continue
             error = message.error()
             partition, offset = message.partition(), message.offset()
-            assert partition is not None and offset is not None
+            assert partition is not None
+            assert offset is not None
             if error is not None:
                 if error.code() == error._PARTITION_EOF:
                     if offset >= ends[partition]:
