@@ -10,16 +10,27 @@ name       places keys where these producers do
 md5        Kaffe (Elixir) ``:md5``: the sum of the 16 MD5 digest bytes, mod count
 murmur2    the Java client's default for keyed records, librdkafka ``murmur2``,
            franz-go, aiokafka, kafka-python
-crc32      librdkafka's default ``consistent`` / ``consistent_random``, Sarama CRC32
-fnv1a      Sarama's default hash partitioner, librdkafka ``fnv1a``
+crc32      librdkafka's default ``consistent`` / ``consistent_random``, Sarama's
+           ``NewConsistentCRCHashPartitioner``
+fnv1a      Sarama's default ``NewHashPartitioner``, librdkafka ``fnv1a``
 =========  ==========================================================================
 
 ``murmur2``, ``crc32`` and ``fnv1a`` are librdkafka's own C implementations, as
 exposed by confluent-kafka, so they cannot drift from what librdkafka does.
 
-Keys that are ``None`` cannot be hashed: ``md5`` refuses them like Kaffe does, and
-the producer places keyless messages for the other three with a sticky random
-choice (see :class:`StickyRandom`).
+Keys that are ``None`` cannot be hashed, so these functions refuse them. The
+producer's strategies treat keyless messages the way each reference client does:
+
+* ``md5`` refuses them, as Kaffe does (:class:`kaffe.PartitionStrategyError`).
+* ``murmur2``, ``crc32`` and ``fnv1a`` use sticky random placement (:class:`StickyRandom`):
+  one random partition that has a leader takes keyless messages until about a batch
+  (16 KiB) has gone there, then another is drawn. This is the Java client's built-in
+  partitioner (KIP-794). librdkafka's ``*_random`` partitioners are sticky too, but
+  switch on a timer (``sticky.partitioning.linger.ms``), and Sarama draws a random
+  partition per message; every one of them spreads keyless messages at random, so
+  no consumer can rely on where one lands. kaffe draws the partition itself, rather
+  than leaving it to librdkafka, so both producer faces place keyless messages the
+  same way and a :class:`kaffe.Delivery` always names the partition chosen.
 """
 
 from __future__ import annotations
@@ -31,6 +42,7 @@ from collections.abc import Callable, Sequence
 import confluent_kafka
 
 __all__ = [
+    "DEFAULT_STICKY_BATCH_BYTES",
     "HASH_FUNCTIONS",
     "RoundRobin",
     "StickyRandom",
@@ -43,18 +55,33 @@ __all__ = [
 
 KeyLike = bytes | str | bytearray | memoryview | None
 
+#: Bytes of keyless messages one partition takes before :class:`StickyRandom` draws
+#: another: the Java client's ``batch.size`` default.
+DEFAULT_STICKY_BATCH_BYTES = 16384
+
 
 def _key_bytes(key: KeyLike, name: str) -> bytes:
     if isinstance(key, bytes):
         return key
     if isinstance(key, str):
-        return key.encode()
+        try:
+            return key.encode()
+        except UnicodeEncodeError as error:
+            raise ValueError(
+                f"{name}: the key is not valid Unicode text ({error.reason} at position "
+                f"{error.start}); pass the key as bytes"
+            ) from None
     if isinstance(key, (bytearray, memoryview)):
         return bytes(key)
     if key is None:
+        if name == "md5":
+            raise ValueError(
+                "md5: the key is None; Kaffe's md5 strategy refuses keyless messages, so give "
+                "the message a key, name a partition, or choose another strategy"
+            )
         raise ValueError(
-            f"{name}: the key is None and a None key cannot be hashed; give the message a key "
-            "or choose the round_robin or random strategy"
+            f"{name}: the key is None and a None key has no hash; the producer's {name} "
+            "strategy places keyless messages with StickyRandom instead"
         )
     raise TypeError(f"{name}: the key must be bytes or str, not {type(key).__name__}")
 
@@ -118,7 +145,8 @@ crc32.__doc__ = """
         partitions_count: How many partitions the topic has.
 
     Returns:
-        The partition, where librdkafka's default and Sarama's CRC32 partitioner put the key.
+        The partition, where librdkafka's default and Sarama's
+        ``NewConsistentCRCHashPartitioner`` put the key.
     """
 fnv1a = _librdkafka("fnv1a", confluent_kafka.fnv1a)
 fnv1a.__doc__ = """
@@ -179,7 +207,11 @@ class RoundRobin:
 
         Returns:
             The partition.
+
+        Raises:
+            ValueError: ``partitions_count`` is below 1.
         """
+        _check_count(partitions_count, "round_robin")
         partition = self._next % partitions_count
         self._next = partition + 1
         return partition
@@ -200,11 +232,16 @@ class StickyRandom:
     Args:
         batch_bytes: Bytes to send to one partition before switching; Java's
             ``batch.size`` default is 16384.
+
+    Raises:
+        ValueError: ``batch_bytes`` is below 1.
     """
 
     __slots__ = ("_batch_bytes", "_partition", "_sent")
 
-    def __init__(self, batch_bytes: int = 16384) -> None:
+    def __init__(self, batch_bytes: int = DEFAULT_STICKY_BATCH_BYTES) -> None:
+        if isinstance(batch_bytes, bool) or not isinstance(batch_bytes, int) or batch_bytes < 1:
+            raise ValueError(f"StickyRandom: batch_bytes must be an int >= 1, got {batch_bytes!r}")
         self._batch_bytes = batch_bytes
         self._partition: int | None = None
         self._sent = 0
@@ -219,7 +256,12 @@ class StickyRandom:
 
         Returns:
             The partition.
+
+        Raises:
+            ValueError: ``available`` is empty.
         """
+        if not available:
+            raise ValueError("StickyRandom: no partition is available")
         partition = self._partition
         if partition is None or self._sent >= self._batch_bytes or partition not in available:
             partition = _random.choice(available)
