@@ -9,6 +9,7 @@ and the librdkafka engine with its poller live here.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import enum
 import hashlib
@@ -28,6 +29,7 @@ from confluent_kafka import KafkaError, KafkaException
 from . import partitioners
 from ._config import ProducerConfig, validate_topic_name
 from ._errors import (
+    AuthenticationError,
     BrokerUnavailableError,
     ConfigError,
     InvalidPartitionError,
@@ -52,12 +54,47 @@ logger = logging.getLogger("kaffe")
 #: message timeouts about once a second, so its report can arrive slightly late.
 DELIVERY_GRACE = 2.0
 _POLL_SLICE = 0.1
+#: Metadata errors of a topic that is still being created or is electing leaders.
+_SETTLING_CODES = (
+    KafkaError.LEADER_NOT_AVAILABLE,
+    KafkaError.UNKNOWN_TOPIC_OR_PART,
+    KafkaError._UNKNOWN_TOPIC,
+)
+#: Seconds ``close()`` serves the failure reports of purged messages, at most.
+_PURGE_WAIT = 5.0
+#: Seconds a synchronous caller serves per turn while it leads: short, so a leader whose
+#: own report has come in returns soon after it.
+_LEAD_SLICE = 0.005
+#: ``produce()`` and the asyncio face serve ready delivery reports on the producing
+#: thread once per this many messages (a power of two). Running the callbacks there,
+#: instead of on the poller, spares a GIL hand-off per report while a thread is busy.
+INLINE_SERVE_EVERY = 256
+#: Seconds a producing thread waits for the poll lock when it is due to serve: the
+#: poller then finishes its turn without fighting for the GIL, and hands over.
+_INLINE_WAIT = 0.001
+#: Seconds the poller stays out of the way while producing threads serve inline.
+_STEP_ASIDE = 0.002
+#: Seconds between looks for a refused TLS handshake or SASL login while waiting for
+#: metadata: librdkafka retries a refused login forever, so waiting longer cannot help.
+_REFUSAL_CHECK_INTERVAL = 0.5
 _NO_KEY_STRATEGIES = ("murmur2", "crc32", "fnv1a")
 _C_HASHES: Final[dict[str, Callable[[bytes, int], int]]] = {
     "murmur2": confluent_kafka.murmur2,
     "crc32": confluent_kafka.consistent,
     "fnv1a": confluent_kafka.fnv1a,
 }
+#: librdkafka's partitioners running the same C functions as ``_C_HASHES``. Keyed
+#: messages under these strategies are handed over unassigned and librdkafka hashes
+#: the key itself; keyless ones still get kaffe's sticky choice.
+_LIBRDKAFKA_PARTITIONERS: Final[dict[str, str]] = {
+    "murmur2": "murmur2",
+    "crc32": "consistent",
+    "fnv1a": "fnv1a",
+}
+#: librdkafka's ``RD_KAFKA_PARTITION_UA``: let its partitioner choose.
+UNASSIGNED: Final = -1
+#: Key and value types librdkafka takes as they are.
+_PLAIN = frozenset((bytes, str))
 
 
 class State(enum.Enum):
@@ -141,7 +178,12 @@ class Engine:
         self.secrets = config.secrets
         self.forked = False
         self.last_error: KafkaError | None = None
+        #: The last error that means a broker refused the TLS handshake or SASL login.
+        self.last_refusal: KafkaError | None = None
         properties = config.librdkafka_properties()
+        strategy = config.partition_strategy
+        if isinstance(strategy, str) and strategy in _LIBRDKAFKA_PARTITIONERS:
+            properties["partitioner"] = _LIBRDKAFKA_PARTITIONERS[strategy]
         properties["error_cb"] = self._on_error
         properties["logger"] = _LibrdkafkaLog(self.secrets)
         try:
@@ -153,10 +195,17 @@ class Engine:
                 f"client_config: {redact(str(error), self.secrets)}", reason="invalid option"
             ) from None
         self.poll_lock = threading.Lock()
+        #: Messages handed over by the faces that serve reports inline. Only a hint for
+        #: the poller, so unlocked increments from several threads are fine.
+        self.produced = 0
+        #: One entry per caller waiting synchronously for its reports. While any waits,
+        #: events are served through ``flush``, so librdkafka sends what is queued at
+        #: once instead of waiting for ``linger.ms`` (``append``/``pop`` are atomic).
+        self.sync_waiters: collections.deque[None] = collections.deque()
         self.async_done: list[tuple[Any, Any, bool]] = []
         self.async_loop: Any = None
         self._wake = threading.Event()
-        self._poller_busy = False
+        self.poller_busy = False
         self._stopping = False
         self._poller = threading.Thread(target=self._run_poller, name="kaffe-poller", daemon=True)
         self._poller.start()
@@ -166,16 +215,73 @@ class Engine:
 
     def _on_error(self, error: KafkaError) -> None:
         self.last_error = error
+        if isinstance(translate_kafka_error(error), AuthenticationError):
+            self.last_refusal = error
         if error.code() == KafkaError._ALL_BROKERS_DOWN or error.fatal():
             logger.warning("kafka: %s", redact(error.str(), self.secrets))
         else:
             logger.debug("kafka: %s", redact(error.str(), self.secrets))
 
     def poll(self, timeout: float) -> None:
-        """Serve librdkafka events for up to ``timeout`` seconds; call with ``poll_lock`` held."""
-        self.rk.poll(timeout)
+        """
+        Serve librdkafka events for up to ``timeout`` seconds; call with ``poll_lock`` held.
+
+        While a synchronous caller waits, this serves through ``flush``: librdkafka
+        ignores ``linger.ms`` while flushing, so a waiting caller never pays for it.
+        """
+        if self.sync_waiters:
+            self.rk.flush(timeout)
+        else:
+            self.rk.poll(timeout)
         if self.async_done:
             self._dispatch_async()
+
+    def serve_inline(self) -> None:
+        """
+        Serve the delivery reports that are ready, from a thread that is producing.
+
+        ``produce()`` calls this every :data:`INLINE_SERVE_EVERY` messages. If the
+        poller is serving, this waits briefly (without the GIL) so the poller finishes
+        its turn, then serves; it never waits for new reports.
+        """
+        if self.poll_lock.acquire(timeout=_INLINE_WAIT):
+            try:
+                self.rk.poll(0)
+                if self.async_done:
+                    self._dispatch_async()
+            finally:
+                self.poll_lock.release()
+
+    def wait_for_room(self, timeout: float) -> None:
+        """
+        Serve delivery reports for up to ``timeout`` seconds while librdkafka's queue is full.
+
+        Reports free room in the queue. This blocks without holding the GIL: in the
+        lock wait or inside librdkafka, never in a busy loop.
+        """
+        if self.poll_lock.acquire(timeout=timeout):
+            try:
+                self.poll(timeout)
+            finally:
+                self.poll_lock.release()
+        else:
+            self.wake_poller()
+
+    def serve_ready_on_loop(self) -> None:
+        """
+        Serve ready delivery reports on the event loop thread, resolving futures directly.
+
+        Never waits: if another thread is serving, it leaves the work to it.
+        """
+        if not self.poll_lock.acquire(blocking=False):
+            return
+        try:
+            self.rk.poll(0)
+            if self.async_done:
+                done, self.async_done = self.async_done, []
+                _resolve_async(done)
+        finally:
+            self.poll_lock.release()
 
     def _dispatch_async(self) -> None:
         done, self.async_done = self.async_done, []
@@ -188,33 +294,44 @@ class Engine:
 
     def wake_poller(self) -> None:
         """Make sure the background poller serves what is outstanding."""
-        if not self._poller_busy:
+        if not self.poller_busy:
             self._wake.set()
 
     def _run_poller(self) -> None:
         rk = self.rk
+        seen = self.produced
         while True:
             self._wake.wait()
             self._wake.clear()
             if self._stopping:
                 return
-            self._poller_busy = True
+            self.poller_busy = True
             while True:
                 while len(rk) > 0 and not self._stopping:
+                    produced = self.produced
+                    if produced - seen >= INLINE_SERVE_EVERY:
+                        # Producing threads are busy and serve reports themselves;
+                        # serving here too would fight them for the GIL per report.
+                        seen = produced
+                        time.sleep(_STEP_ASIDE)
+                        continue
+                    seen = produced
                     if self.poll_lock.acquire(timeout=_POLL_SLICE):
                         try:
                             self.poll(_POLL_SLICE)
                         finally:
                             self.poll_lock.release()
-                self._poller_busy = False
+                self.poller_busy = False
                 # A message produced while we were busy skipped wake(); look once more.
                 if len(rk) == 0 or self._stopping:
                     break
-                self._poller_busy = True
+                self.poller_busy = True
 
     def serve_until(self, done: Callable[[], bool], deadline: float) -> bool:
         """
         Serve events as the polling leader until ``done()`` or the deadline.
+
+        The caller must be counted in :attr:`sync_waiters`, so serving flushes.
 
         Returns:
             False when another thread is already serving (the caller must wait
@@ -227,7 +344,7 @@ class Engine:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
-                self.poll(min(remaining, _POLL_SLICE))
+                self.poll(min(remaining, _LEAD_SLICE))
         finally:
             self.poll_lock.release()
         if len(self.rk) > 0:
@@ -248,14 +365,35 @@ class Engine:
             return len(self.rk)
 
     def purge_and_stop(self) -> None:
-        """Drop what is left (its waiters get errors) and stop the poller."""
+        """
+        Drop what is left, fail its waiters, and stop the poller.
+
+        librdkafka fails purged in-flight messages from its broker threads a little
+        after ``purge()`` returns, so reports are served until none is outstanding
+        (for at most :data:`_PURGE_WAIT`); otherwise their futures would never resolve.
+        """
         with contextlib.suppress(KafkaException):  # purge fails only on bad arguments
             self.rk.purge()
+        deadline = time.monotonic() + _PURGE_WAIT
         with self.poll_lock:
             self.rk.poll(0)
             if self.async_done:
                 self._dispatch_async()
+            while len(self.rk) > 0 and time.monotonic() < deadline:
+                self.rk.poll(_POLL_SLICE)
+                if self.async_done:
+                    self._dispatch_async()
         self.stop_poller()
+
+    def discard(self) -> None:
+        """
+        Stop serving and release librdkafka's handle at once; for a start-up that failed.
+
+        Without this, a handle refused by the brokers would keep reconnecting (and
+        failing) until the garbage collector found it.
+        """
+        self.purge_and_stop()
+        self.rk.close()
 
     def stop_poller(self) -> None:
         """Stop the background poller thread."""
@@ -279,7 +417,7 @@ class Engine:
         while True:
             remaining = deadline - time.monotonic()
             try:
-                metadata = self.rk.list_topics(topic, timeout=max(remaining, 0.001))
+                metadata = self.list_topics(topic, max(remaining, 0.001))
             except KafkaException as error:
                 raise self._unreachable(error.args[0], topic) from None
             found = metadata.topics.get(topic)
@@ -289,9 +427,11 @@ class Engine:
                     sorted(pid for pid, info in found.partitions.items() if info.leader >= 0)
                 )
                 return TopicState(topic, len(found.partitions), available)
-            if topic_error is not None and topic_error.code() in (
-                KafkaError.UNKNOWN_TOPIC_OR_PART,
-                KafkaError._UNKNOWN_TOPIC,
+            creating = self.config.allow_topic_auto_creation and time.monotonic() < deadline
+            if (
+                topic_error is not None
+                and topic_error.code() in (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_TOPIC)
+                and not creating  # an auto-created topic is unknown until the broker made it
             ):
                 raise UnknownTopicError(
                     f"topic {topic!r} does not exist (kaffe does not create topics unless "
@@ -300,7 +440,7 @@ class Engine:
                     reason="unknown topic",
                     code=topic_error.name(),
                 )
-            if topic_error is not None and topic_error.code() != KafkaError.LEADER_NOT_AVAILABLE:
+            if topic_error is not None and topic_error.code() not in _SETTLING_CODES:
                 raise translate_kafka_error(topic_error, topic=topic, secrets=self.secrets)
             if time.monotonic() >= deadline:
                 raise BrokerUnavailableError(
@@ -310,6 +450,36 @@ class Engine:
                     retriable=True,
                 )
             time.sleep(0.1)
+
+    def list_topics(self, topic: str | None, timeout: float) -> Any:
+        """
+        Read cluster metadata like ``rk.list_topics``, but stop early once a broker refused us.
+
+        A refused TLS handshake or SASL login is reported through ``error_cb`` while
+        ``list_topics`` keeps waiting; checking between short waits turns a wrong
+        password or an untrusted certificate into an error within about a second
+        instead of after the whole ``timeout``.
+
+        Raises:
+            AuthenticationError: A broker refused the TLS handshake or SASL login meanwhile.
+            KafkaException: Metadata did not arrive (``_unreachable`` explains why).
+        """
+        deadline = time.monotonic() + timeout
+        seen = self.last_refusal
+        while True:
+            remaining = deadline - time.monotonic()
+            wait = max(min(remaining, _REFUSAL_CHECK_INTERVAL), 0.001)
+            try:
+                return self.rk.list_topics(topic, timeout=wait)
+            except KafkaException as error:
+                self.drain_errors()
+                refusal = self.last_refusal
+                if refusal is not None and refusal is not seen:
+                    raise translate_kafka_error(
+                        refusal, topic=topic or None, secrets=self.secrets
+                    ) from None
+                if wait >= remaining or error.args[0].code() != KafkaError._TIMED_OUT:
+                    raise
 
     def _unreachable(self, error: KafkaError, topic: str) -> KaffeError:
         self.drain_errors()
@@ -354,10 +524,16 @@ def _resolve_async(done: list[tuple[Any, Any, bool]]) -> None:
             future.set_result(outcome)
 
 
+_new_tuple = tuple.__new__
+
+
 def to_delivery(message: Any) -> Delivery:
     """Build a :class:`Delivery` from a librdkafka message."""
     kind, stamp = message.timestamp()
-    return Delivery(message.topic(), message.partition(), message.offset(), stamp if kind else None)
+    # tuple.__new__ skips the NamedTuple's Python-level __new__: this runs once per message.
+    return _new_tuple(
+        Delivery, (message.topic(), message.partition(), message.offset(), stamp if kind else None)
+    )
 
 
 class BaseProducer:
@@ -379,6 +555,18 @@ class BaseProducer:
         self._topics: dict[str, TopicState] = {}
         self._topics_lock = threading.Lock()
         self._strategy_name, self._choose = self._resolve_strategy(config.partition_strategy)
+        self._hash_in_librdkafka = self._strategy_name in _LIBRDKAFKA_PARTITIONERS and isinstance(
+            config.partition_strategy, str
+        )
+        self._topic_prefix = config.topic_prefix
+        #: True when a (topic, key, value) call with a known topic and bytes or str key
+        #: and value needs no work from kaffe: the faces then skip parsing and building.
+        self._plain_calls = (
+            self._hash_in_librdkafka
+            and not self._topic_prefix
+            and config.key_serializer is None
+            and config.value_serializer is None
+        )
         self._key_serializer = config.key_serializer
         self._value_serializer = config.value_serializer
         self._delivery_wait = config.delivery_timeout + DELIVERY_GRACE
@@ -399,7 +587,7 @@ class BaseProducer:
             self._topics[topic] = engine.topic_metadata(topic, self.config.start_timeout)
         if not self.config.topics:
             try:
-                engine.rk.list_topics(timeout=self.config.start_timeout)
+                engine.list_topics(None, self.config.start_timeout)
             except KafkaException as error:
                 raise engine._unreachable(error.args[0], "") from None
 
@@ -477,9 +665,13 @@ class BaseProducer:
         )
 
     def _topic_arg(self, topic: Any) -> str:
-        prefix = self.config.topic_prefix
-        if type(topic) is str and (prefix + topic) in self._topics:
-            return prefix + topic
+        prefix = self._topic_prefix
+        if type(topic) is str:
+            if not prefix:
+                if topic in self._topics:
+                    return topic
+            elif (prefix + topic) in self._topics:
+                return prefix + topic
         return prefix + validate_topic_name(topic)
 
     def _encode(
@@ -553,7 +745,16 @@ class BaseProducer:
         return fresh
 
     def refresh_metadata(self) -> None:
-        """Re-read the partition count of every known topic now."""
+        """
+        Re-read the partition count of every known topic now.
+
+        Raises:
+            ProducerClosedError: The producer is closed.
+        """
+        self._check_open()
+        self._refresh_known_topics()
+
+    def _refresh_known_topics(self) -> None:
         for topic in list(self._topics):
             self._refresh_topic(topic)
 
@@ -565,13 +766,37 @@ class BaseProducer:
         value: Any,
         headers: Headers | None,
     ) -> tuple[int, Any, Any, Any]:
-        """Return ``(partition, key, value, headers)`` ready for librdkafka."""
+        """
+        Return ``(partition, key, value, headers)`` ready for librdkafka.
+
+        The partition is :data:`UNASSIGNED` when librdkafka's partitioner applies the
+        strategy itself: a keyed message under ``murmur2``, ``crc32`` or ``fnv1a``.
+        """
         state = self._topics.get(topic) or self._topic_state(topic)
-        key_out = self._encode(key, self._key_serializer, "key", topic)
-        value_out = self._encode(value, self._value_serializer, "value", topic)
+        # Fast paths for the common case: bytes, str or None and no serializer.
+        kind = type(key)
+        if (kind is bytes or kind is str or key is None) and self._key_serializer is None:
+            key_out = key
+        else:
+            key_out = self._encode(key, self._key_serializer, "key", topic)
+        kind = type(value)
+        if (kind is bytes or kind is str or value is None) and self._value_serializer is None:
+            value_out = value
+        else:
+            value_out = self._encode(value, self._value_serializer, "value", topic)
         count = state.partitions_count
         if partition is None:
-            key_bytes = key_out.encode() if type(key_out) is str else key_out
+            if key_out is not None and self._hash_in_librdkafka:
+                return (
+                    UNASSIGNED,
+                    key_out,
+                    value_out,
+                    _check_headers(headers, topic) if headers else None,
+                )
+            try:
+                key_bytes = key_out.encode() if type(key_out) is str else key_out
+            except UnicodeEncodeError:
+                raise unencodable_text(key_out, None, None, topic) from None
             try:
                 partition = self._choose(state, key_bytes, key, value, value_out, count)
             except KaffeError:
@@ -607,8 +832,17 @@ class BaseProducer:
         self, topic: str, messages: Iterable[Message | tuple[Any, Any]]
     ) -> list[tuple[int, Any, Any, Any, int | None]]:
         """Check and build every message of a batch before any is sent."""
-        prepared = []
+        prepared: list[tuple[int, Any, Any, Any, int | None]] = []
+        plain = self._plain_calls
+        append = prepared.append
         for index, item in enumerate(messages):
+            if plain and type(item) is tuple and len(item) == 2:
+                key, value = item
+                kind = type(key)
+                if (kind is bytes or kind is str) and type(value) in _PLAIN:
+                    # What _build returns for it, without calling it.
+                    append((UNASSIGNED, key, value, None, None))
+                    continue
             if isinstance(item, Message):
                 key, value, headers, partition, timestamp = item
             elif isinstance(item, tuple) and len(item) == 2:
@@ -626,7 +860,7 @@ class BaseProducer:
                 error.message = f"batch message {index}: {error.message}"
                 error.args = (error.message,)
                 raise
-            prepared.append((*built, timestamp))
+            append((*built, timestamp))
         return prepared
 
     def _send(
@@ -648,6 +882,7 @@ class BaseProducer:
             True when accepted; False when the queue is full and ``deadline`` is
             ``None`` (the asyncio face waits without blocking, then calls again).
         """
+        known = partition if partition >= 0 else None
         while True:
             try:
                 if timestamp is None:
@@ -664,8 +899,8 @@ class BaseProducer:
                     )
                 return True
             except BufferError:
-                engine.wake_poller()
                 if deadline is None:
+                    engine.wake_poller()
                     return False
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
@@ -673,17 +908,26 @@ class BaseProducer:
                         f"librdkafka's queue stayed full for {self.config.queue_full_timeout:g}s "
                         f"while producing to {topic!r}; the cluster is not keeping up",
                         topic=topic,
-                        partition=partition,
+                        partition=known,
                         reason="queue full",
                         retriable=True,
                     ) from None
-                time.sleep(min(remaining, 0.005))
+                engine.wait_for_room(min(remaining, 0.005))
             except KafkaException as error:
                 raise translate_kafka_error(
-                    error.args[0], topic=topic, partition=partition, secrets=engine.secrets
+                    error.args[0], topic=topic, partition=known, secrets=engine.secrets
                 ) from None
-            except TypeError as error:
-                raise MessageTypeError(str(error), topic=topic, partition=partition) from None
+            except UnicodeEncodeError:
+                raise unencodable_text(key, value, headers, topic) from None
+            except (TypeError, OverflowError) as error:
+                # Key, value and headers are checked before; what is left is the timestamp.
+                detail = str(error)
+                if timestamp is not None:
+                    detail = (
+                        "timestamp must be an int of milliseconds since the epoch "
+                        f"(0 to 2**63-1), not {timestamp!r}"
+                    )
+                raise MessageTypeError(detail, topic=topic, partition=known) from None
 
     def _failed(self, engine: Engine, error: KafkaError, message: Any) -> KaffeError:
         """Translate a failed delivery report."""
@@ -725,7 +969,7 @@ def _refresh_loop(
         producer = producer_ref()
         if producer is None or producer.closed:
             return
-        producer.refresh_metadata()
+        producer._refresh_known_topics()
         del producer
 
 
@@ -755,8 +999,37 @@ def _check_headers(headers: Headers, topic: str) -> list[tuple[str, Any]]:
                 f"header {name!r} value must be str, bytes or None, not {type(value).__name__}",
                 topic=topic,
             )
+        # confluent-kafka crashes the process on a header name it cannot encode.
+        if not name.isascii():
+            _check_utf8(name, f"header name {name!r}", topic, "use a name that is")
+        if type(value) is str and not value.isascii():
+            _check_utf8(value, f"header {name!r} value", topic)
         checked.append((name, value))
     return checked
+
+
+def _check_utf8(text: str, what: str, topic: str, hint: str = "send bytes, or") -> None:
+    try:
+        text.encode()
+    except UnicodeEncodeError as error:
+        raise MessageTypeError(
+            f"{what} is not valid UTF-8 text ({error.reason} at position {error.start}); "
+            f"{hint} text without lone surrogates",
+            topic=topic,
+        ) from None
+
+
+def unencodable_text(key: Any, value: Any, headers: Any, topic: str) -> MessageTypeError:
+    """Name the key, value or header that is a str librdkafka cannot encode as UTF-8."""
+    named = [("key", key), ("value", value)]
+    named += [(f"header {name!r} value", data) for name, data in headers or ()]
+    for what, text in named:
+        if type(text) is str:
+            try:
+                _check_utf8(text, what, topic)
+            except MessageTypeError as error:
+                return error
+    return MessageTypeError("a key, value or header is not valid UTF-8 text", topic=topic)
 
 
 # --- strategies: (state, key_bytes, key, value, encoded_value, partitions_count) -> int
