@@ -26,6 +26,8 @@ EXPECTED = [
     (KafkaError._TRANSPORT, kaffe.BrokerUnavailableError, True),
     (KafkaError._ALL_BROKERS_DOWN, kaffe.BrokerUnavailableError, True),
     (KafkaError._PURGE_QUEUE, kaffe.ProduceError, False),
+    (KafkaError._PURGE_INFLIGHT, kaffe.ProduceError, False),
+    (KafkaError._FATAL, kaffe.ProduceError, False),
     (KafkaError._INVALID_ARG, kaffe.ConfigError, False),
     (KafkaError.NOT_ENOUGH_REPLICAS, kaffe.ProduceError, True),
     (KafkaError.INVALID_RECORD, kaffe.ProduceError, False),
@@ -55,6 +57,23 @@ def test_every_librdkafka_code_translates_to_a_kaffe_error() -> None:
         error = translate_kafka_error(KafkaError(code), topic="t")
         assert isinstance(error, kaffe.KaffeError), code
         assert str(error)
+
+
+def test_messages_purged_at_close_say_whether_they_may_have_been_stored() -> None:
+    queued = translate_kafka_error(KafkaError(KafkaError._PURGE_QUEUE), topic="t", partition=0)
+    in_flight = translate_kafka_error(KafkaError(KafkaError._PURGE_INFLIGHT), topic="t")
+    assert queued.reason == in_flight.reason == "purged at close"
+    assert "before delivery" in str(queued)
+    assert "may still have stored it" in str(in_flight)
+
+
+def test_a_fatal_error_tells_the_caller_to_create_a_new_producer() -> None:
+    error = translate_kafka_error(
+        KafkaError(KafkaError.INVALID_PRODUCER_EPOCH, "epoch fenced", fatal=True), topic="t"
+    )
+    assert type(error) is kaffe.ProduceError
+    assert (error.reason, error.retriable) == ("fatal error", False)
+    assert "create a new producer" in str(error)
 
 
 def test_timeout_reason_is_timed_out() -> None:
@@ -109,3 +128,28 @@ def test_batch_error_lists_delivered_and_failed_indexes() -> None:
     assert error.delivered == [0]
     assert error.failed == [1]
     assert error.retriable is False
+
+
+def test_redact_masks_every_pem_block_even_a_cut_off_one() -> None:
+    text = (
+        "ssl.certificate.pem = -----BEGIN CERTIFICATE-----\nY2VydA==\n-----END CERTIFICATE-----\n"
+        "ssl.key.pem = -----BEGIN PRIVATE KEY-----\nc2VjcmV0"
+    )
+    assert redact(text, []) == "ssl.certificate.pem = <pem>\nssl.key.pem = <pem>"
+
+
+@pytest.mark.parametrize("alert", [42, 46, 48, 116])
+def test_tls_alert_refusing_the_client_certificate_is_an_authentication_error(alert: int) -> None:
+    error = KafkaError(
+        KafkaError._TRANSPORT,
+        "ssl://b1:9093/bootstrap: Receive failed: error:0A000412:SSL routines::"
+        f"ssl/tls alert bad certificate: SSL alert number {alert} (after 0ms)",
+    )
+    translated = translate_kafka_error(error)
+    assert type(translated) is kaffe.AuthenticationError
+    assert "the broker refused the client certificate" in str(translated)
+
+
+def test_other_tls_transport_failures_stay_broker_unavailable() -> None:
+    error = KafkaError(KafkaError._TRANSPORT, "Receive failed: SSL alert number 80")
+    assert type(translate_kafka_error(error)) is kaffe.BrokerUnavailableError

@@ -51,9 +51,10 @@ DEFAULT_REQUIRED_ACKS: Literal["all"] = "all"
 DEFAULT_START_TIMEOUT = 10.0
 #: Seconds librdkafka may spend (retries included) before a message fails as timed out.
 DEFAULT_DELIVERY_TIMEOUT = 30.0
-#: librdkafka's ``linger.ms``. Zero keeps a lone ``produce_sync`` as fast as
-#: ``produce()+flush()``; batches still form while requests are in flight.
-DEFAULT_LINGER_MS = 0.0
+#: librdkafka's ``linger.ms``, its own default: messages sent without waiting (``produce()``,
+#: batches) share requests, which multiplies throughput. A synchronous caller never pays
+#: for it: while one waits, kaffe serves through ``flush``, which sends at once.
+DEFAULT_LINGER_MS = 5.0
 #: Seconds ``produce()`` may wait for room when librdkafka's queue is full.
 DEFAULT_QUEUE_FULL_TIMEOUT = 10.0
 #: Seconds between partition-count refreshes; ``None`` turns refreshing off.
@@ -217,9 +218,11 @@ def _parse_endpoints(value: object) -> tuple[Endpoint, ...]:
 
 
 def _read_pem(field: str, value: str | None) -> str | None:
-    """Return PEM text: ``value`` itself, or the content of the file it names."""
+    """Return PEM text: ``value`` itself, or the content of the file it names (read in memory)."""
     if value is None:
         return None
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
     if not isinstance(value, str):
         raise ConfigError(
             f"ssl.{field}: expected PEM text or a file path, got {type(value).__name__}"
@@ -270,6 +273,8 @@ class SSLConfig:
         object.__setattr__(self, "key", _read_pem("key", self.key))
         if (self.cert is None) != (self.key is None):
             raise ConfigError("ssl: cert and key must be given together", reason="incomplete TLS")
+        if self.key_password is not None and not isinstance(self.key_password, str):
+            raise ConfigError("ssl.key_password: expected a string or None")
         if not isinstance(self.verify_hostname, bool):
             raise ConfigError("ssl.verify_hostname: expected True or False")
 

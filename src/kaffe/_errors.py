@@ -32,6 +32,7 @@ in exactly one place, :func:`translate_kafka_error`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -63,6 +64,8 @@ __all__ = [
 ]
 
 _REDACTED = "***"
+#: A PEM block (certificate or key), or the start of one cut off by the end of the text.
+_PEM_BLOCK = re.compile(r"-----BEGIN [A-Z0-9 ]+-----.*?(?:-----END [A-Z0-9 ]+-----|\Z)", re.DOTALL)
 
 
 class KaffeError(Exception):
@@ -282,6 +285,12 @@ _AUTHORIZATION_CODES = frozenset(
 )
 _UNKNOWN_TOPIC_CODES = frozenset({KafkaError._UNKNOWN_TOPIC, KafkaError.UNKNOWN_TOPIC_OR_PART})
 _PURGED_CODES = frozenset({KafkaError._PURGE_QUEUE, KafkaError._PURGE_INFLIGHT})
+#: TLS alerts (RFC 8446 section 6.2) a broker sends when it refuses the client's
+#: certificate: bad_certificate, unsupported_certificate, certificate_revoked,
+#: certificate_expired, certificate_unknown, unknown_ca, access_denied,
+#: certificate_required. With TLS 1.3 the client learns of the refusal only on its
+#: first read, so librdkafka reports it as a _TRANSPORT error that quotes the alert.
+_TLS_REFUSAL = re.compile(r"SSL alert number (?:4[2-689]|116)\b")
 #: Broker errors that go away by themselves (leader moves, replicas catching up).
 _RETRIABLE_CODES = frozenset(
     {
@@ -300,7 +309,10 @@ _RETRIABLE_CODES = frozenset(
 
 def redact(text: str, secrets: Iterable[str]) -> str:
     """
-    Replace every occurrence of each secret in ``text`` with ``***``.
+    Mask each secret in ``text`` with ``***``, and every PEM block with ``<pem>``.
+
+    PEM blocks go whatever they hold: librdkafka's configuration dump (``debug``)
+    prints ``ssl.certificate.pem`` in full, and certificate bodies are not shown either.
 
     Args:
         text: A message that may quote configuration.
@@ -312,6 +324,8 @@ def redact(text: str, secrets: Iterable[str]) -> str:
     for secret in secrets:
         if secret:
             text = text.replace(secret, _REDACTED)
+    if "-----BEGIN " in text:
+        text = _PEM_BLOCK.sub("<pem>", text)
     return text
 
 
@@ -374,6 +388,12 @@ def translate_kafka_error(
         return AuthenticationError(
             f"authentication failed: {detail}", reason="authentication failed", **common
         )
+    if code == KafkaError._TRANSPORT and _TLS_REFUSAL.search(detail):
+        return AuthenticationError(
+            f"authentication failed: the broker refused the client certificate: {detail}",
+            reason="authentication failed",
+            **common,
+        )
     if code in _AUTHORIZATION_CODES:
         return AuthorizationError(
             f"not authorized{where}: {detail}", reason="not authorized", **common
@@ -385,10 +405,24 @@ def translate_kafka_error(
             retriable=True,
             **common,
         )
+    if code == KafkaError._PURGE_INFLIGHT:
+        return ProduceError(
+            f"not acknowledged{where}: the producer was closed while the message was in "
+            "flight, so the broker may still have stored it",
+            reason="purged at close",
+            **common,
+        )
     if code in _PURGED_CODES:
         return ProduceError(
             f"message dropped before delivery{where}: the producer was closed",
             reason="purged at close",
+            **common,
+        )
+    if code == KafkaError._FATAL or error.fatal():
+        return ProduceError(
+            f"the producer hit a fatal error and can deliver nothing more{where}: {detail}; "
+            "close it and create a new producer",
+            reason="fatal error",
             **common,
         )
     if code == KafkaError._INVALID_ARG:
