@@ -17,6 +17,8 @@ from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, overload
 
+from confluent_kafka import KafkaException
+
 from ._base import BaseProducer, Engine, State, TopicState, to_delivery
 from ._config import ProducerConfig, ProducerOptions
 from ._errors import (
@@ -39,6 +41,11 @@ if TYPE_CHECKING:
 __all__ = ["AsyncProducer"]
 
 _QUEUE_FULL_PAUSE = 0.005
+_OPEN = State.OPEN
+#: Key and value types librdkafka takes as they are.
+_PLAIN = frozenset((bytes, str))
+#: What ``rk.produce`` raises for a message it did not take (see ``_enqueue``).
+_NOT_TAKEN = (BufferError, KafkaException, TypeError, OverflowError, UnicodeEncodeError)
 
 
 class _AsyncSlot:
@@ -83,6 +90,12 @@ class AsyncProducer(BaseProducer):
     ) -> None:
         super().__init__(config, **options)
         self._loop: asyncio.AbstractEventLoop | None = None
+        #: True while a serving turn is scheduled on the loop (see ``_serve_soon``).
+        self._serve_scheduled = False
+        #: Futures ``produce_sync`` awaits, with their deadlines (loop time), oldest first.
+        #: One watchdog timer fails overdue ones: far cheaper than a timer per message.
+        self._awaited: dict[asyncio.Future[Delivery], float] = {}
+        self._watchdog: asyncio.TimerHandle | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Self:
@@ -118,7 +131,7 @@ class AsyncProducer(BaseProducer):
             await asyncio.to_thread(self._analyse_topics)
         except BaseException:
             self._state = State.CLOSED
-            await asyncio.to_thread(engine.purge_and_stop)
+            await asyncio.to_thread(engine.discard)
             raise
         self._start_refresher()
 
@@ -145,17 +158,73 @@ class AsyncProducer(BaseProducer):
     async def _submit(
         self,
         engine: Engine,
-        topic: str,
-        partition: int | None,
-        key: Any,
-        value: Any,
+        args: tuple[Any, ...],
         headers: Headers | None,
         timestamp: int | None,
     ) -> asyncio.Future[Delivery]:
-        if topic not in self._topics:
-            await self._state_of(topic)
-        built = self._build(topic, partition, key, value, headers)
-        return await self._enqueue(engine, topic, *built, timestamp)
+        if (
+            self._plain_calls
+            and headers is None
+            and len(args) == 3
+            and type(args[0]) is str
+            and args[0] in self._topics
+            and type(args[1]) in _PLAIN
+            and type(args[2]) in _PLAIN
+        ):
+            # What _parse_call and _build return for this call, without calling them.
+            topic, key, value = args
+            built: tuple[int, Any, Any, Any] = (self._fast_partition(topic, key), key, value, None)
+        else:
+            topic, partition, key, value = self._parse_call(args)
+            if topic not in self._topics:
+                await self._state_of(topic)
+            built = self._build(topic, partition, key, value, headers)
+        future = self._enqueue_now(engine, topic, *built, timestamp)
+        if future is None:  # librdkafka's queue is full: wait for room without blocking
+            future = await self._enqueue(engine, topic, *built, timestamp)
+        return future
+
+    def _enqueue_now(
+        self,
+        engine: Engine,
+        topic: str,
+        partition: int,
+        key: Any,
+        value: Any,
+        headers: Any,
+        timestamp: int | None,
+    ) -> asyncio.Future[Delivery] | None:
+        """Hand one message to librdkafka; ``None`` when its queue is full."""
+        assert self._loop is not None
+        future: asyncio.Future[Delivery] = self._loop.create_future()
+        slot = _AsyncSlot(future, self)
+        try:
+            if headers is None and timestamp is None:
+                engine.rk.produce(topic, value, key, partition, slot)
+            else:
+                engine.rk.produce(topic, value, key, partition, slot, None, timestamp or 0, headers)
+        except _NOT_TAKEN:
+            if not self._send(engine, topic, partition, key, value, headers, timestamp, slot, None):
+                return None
+        self._produced_one(engine)
+        return future
+
+    def _produced_one(self, engine: Engine) -> None:
+        engine.produced += 1
+        if not self._serve_scheduled:
+            # Serve reports on the loop once per loop iteration while it produces:
+            # callbacks then run here, without a GIL hand-off per report.
+            self._serve_scheduled = True
+            assert self._loop is not None
+            self._loop.call_soon(self._serve_soon)
+        if not engine.poller_busy:
+            engine.wake_poller()
+
+    def _serve_soon(self) -> None:
+        self._serve_scheduled = False
+        engine = self._engine
+        if engine is not None and self._state is _OPEN:
+            engine.serve_ready_on_loop()
 
     async def _enqueue(
         self,
@@ -182,7 +251,7 @@ class AsyncProducer(BaseProducer):
                     retriable=True,
                 )
             await asyncio.sleep(_QUEUE_FULL_PAUSE)
-        engine.wake_poller()
+        self._produced_one(engine)
         return future
 
     @overload
@@ -230,9 +299,10 @@ class AsyncProducer(BaseProducer):
         Returns:
             An asyncio future that resolves on acknowledgement.
         """
-        engine = self._check_open()
-        topic, partition, key, value = self._parse_call(args)
-        return await self._submit(engine, topic, partition, key, value, headers, timestamp)
+        engine = self._engine
+        if self._state is not _OPEN or engine is None or engine.forked:
+            engine = self._check_open()
+        return await self._submit(engine, args, headers, timestamp)
 
     @overload
     async def produce_sync(
@@ -280,18 +350,52 @@ class AsyncProducer(BaseProducer):
         Returns:
             Where the message was stored.
         """
-        engine = self._check_open()
-        topic, partition, key, value = self._parse_call(args)
-        future = await self._submit(engine, topic, partition, key, value, headers, timestamp)
+        engine = self._engine
+        if self._state is not _OPEN or engine is None or engine.forked:
+            engine = self._check_open()
+        waiters = engine.sync_waiters
+        waiters.append(None)  # from here on, whoever serves flushes instead of lingering
         try:
-            return await asyncio.wait_for(future, self._delivery_wait)
-        except asyncio.TimeoutError:
-            raise DeliveryTimeoutError(
-                f"no delivery report for topic {topic!r} within {self._delivery_wait:g}s",
-                topic=topic,
-                reason="timed out",
-                retriable=True,
-            ) from None
+            future = await self._submit(engine, args, headers, timestamp)
+            if not future.done():
+                loop = self._loop
+                assert loop is not None
+                awaited = self._awaited
+                awaited[future] = loop.time() + self._delivery_wait
+                if self._watchdog is None:
+                    self._watchdog = loop.call_later(self._delivery_wait, self._expire_overdue)
+                try:
+                    return await future
+                finally:
+                    del awaited[future]
+            return future.result()
+        finally:
+            waiters.pop()
+
+    def _expire_overdue(self) -> None:
+        """Fail awaited futures whose report is overdue; re-arm for the next deadline."""
+        loop = self._loop
+        assert loop is not None
+        now = loop.time()
+        overdue = []
+        next_deadline = None
+        for future, deadline in self._awaited.items():  # oldest first
+            if deadline > now:
+                next_deadline = deadline
+                break
+            overdue.append(future)
+        for future in overdue:
+            if not future.done():  # a report that comes in later is ignored
+                future.set_exception(
+                    DeliveryTimeoutError(
+                        f"no delivery report within {self._delivery_wait:g}s",
+                        reason="timed out",
+                        retriable=True,
+                    )
+                )
+        self._watchdog = (
+            None if next_deadline is None else loop.call_at(next_deadline, self._expire_overdue)
+        )
 
     async def produce_batch_sync(
         self, topic: str, messages: Iterable[Message | tuple[Any, Any]]
@@ -315,11 +419,14 @@ class AsyncProducer(BaseProducer):
         futures: list[asyncio.Future[Delivery] | KaffeError] = []
         for partition, key, value, headers, timestamp in prepared:
             try:
-                futures.append(
-                    await self._enqueue(
+                sent = self._enqueue_now(
+                    engine, topic_name, partition, key, value, headers, timestamp
+                )
+                if sent is None:
+                    sent = await self._enqueue(
                         engine, topic_name, partition, key, value, headers, timestamp
                     )
-                )
+                futures.append(sent)
             except KaffeError as error:
                 futures.append(error)
         pending = [future for future in futures if isinstance(future, asyncio.Future)]
@@ -404,6 +511,9 @@ class AsyncProducer(BaseProducer):
         engine = self._engine
         assert engine is not None
         self._state = State.CLOSED
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
         self._refresh_wake.set()
         if engine.forked:
             self._state = State.FORKED
@@ -425,13 +535,15 @@ class AsyncProducer(BaseProducer):
         engine = self._engine
         if engine is None or engine.forked:
             return
-        warnings.warn(
-            f"unclosed {self!r}; await aclose() or use 'async with'",
-            ResourceWarning,
-            source=self,
-            stacklevel=2,
-        )
-        self._state = State.CLOSED
-        self._refresh_wake.set()
-        engine.flush(min(self._delivery_wait, 5.0))
-        engine.stop_poller()
+        try:
+            warnings.warn(
+                f"unclosed {self!r}; await aclose() or use 'async with'",
+                ResourceWarning,
+                source=self,
+                stacklevel=2,
+            )
+        finally:  # also when warnings are errors (-W error)
+            self._state = State.CLOSED
+            self._refresh_wake.set()
+            engine.flush(min(self._delivery_wait, 5.0))
+            engine.stop_poller()

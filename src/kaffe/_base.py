@@ -54,6 +54,7 @@ logger = logging.getLogger("kaffe")
 #: message timeouts about once a second, so its report can arrive slightly late.
 DELIVERY_GRACE = 2.0
 _POLL_SLICE = 0.1
+_UNKNOWN_TOPIC_CODES = (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_TOPIC)
 #: Metadata errors of a topic that is still being created or is electing leaders.
 _SETTLING_CODES = (
     KafkaError.LEADER_NOT_AVAILABLE,
@@ -64,7 +65,7 @@ _SETTLING_CODES = (
 _PURGE_WAIT = 5.0
 #: Seconds a synchronous caller serves per turn while it leads: short, so a leader whose
 #: own report has come in returns soon after it.
-_LEAD_SLICE = 0.005
+_LEAD_SLICE = 0.001
 #: ``produce()`` and the asyncio face serve ready delivery reports on the producing
 #: thread once per this many messages (a power of two). Running the callbacks there,
 #: instead of on the poller, spares a GIL hand-off per report while a thread is busy.
@@ -83,16 +84,6 @@ _C_HASHES: Final[dict[str, Callable[[bytes, int], int]]] = {
     "crc32": confluent_kafka.consistent,
     "fnv1a": confluent_kafka.fnv1a,
 }
-#: librdkafka's partitioners running the same C functions as ``_C_HASHES``. Keyed
-#: messages under these strategies are handed over unassigned and librdkafka hashes
-#: the key itself; keyless ones still get kaffe's sticky choice.
-_LIBRDKAFKA_PARTITIONERS: Final[dict[str, str]] = {
-    "murmur2": "murmur2",
-    "crc32": "consistent",
-    "fnv1a": "fnv1a",
-}
-#: librdkafka's ``RD_KAFKA_PARTITION_UA``: let its partitioner choose.
-UNASSIGNED: Final = -1
 #: Key and value types librdkafka takes as they are.
 _PLAIN = frozenset((bytes, str))
 
@@ -181,9 +172,6 @@ class Engine:
         #: The last error that means a broker refused the TLS handshake or SASL login.
         self.last_refusal: KafkaError | None = None
         properties = config.librdkafka_properties()
-        strategy = config.partition_strategy
-        if isinstance(strategy, str) and strategy in _LIBRDKAFKA_PARTITIONERS:
-            properties["partitioner"] = _LIBRDKAFKA_PARTITIONERS[strategy]
         properties["error_cb"] = self._on_error
         properties["logger"] = _LibrdkafkaLog(self.secrets)
         try:
@@ -430,7 +418,8 @@ class Engine:
             creating = self.config.allow_topic_auto_creation and time.monotonic() < deadline
             if (
                 topic_error is not None
-                and topic_error.code() in (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_TOPIC)
+                and topic_error.code()
+                in (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_TOPIC)
                 and not creating  # an auto-created topic is unknown until the broker made it
             ):
                 raise UnknownTopicError(
@@ -555,14 +544,17 @@ class BaseProducer:
         self._topics: dict[str, TopicState] = {}
         self._topics_lock = threading.Lock()
         self._strategy_name, self._choose = self._resolve_strategy(config.partition_strategy)
-        self._hash_in_librdkafka = self._strategy_name in _LIBRDKAFKA_PARTITIONERS and isinstance(
-            config.partition_strategy, str
+        #: The key hash of a hashing strategy, for calls that need no other work.
+        self._fast_hash: Callable[[bytes, int], int] | None = (
+            _FAST_HASHES.get(config.partition_strategy)
+            if isinstance(config.partition_strategy, str)
+            else None
         )
         self._topic_prefix = config.topic_prefix
         #: True when a (topic, key, value) call with a known topic and bytes or str key
         #: and value needs no work from kaffe: the faces then skip parsing and building.
         self._plain_calls = (
-            self._hash_in_librdkafka
+            self._fast_hash is not None
             and not self._topic_prefix
             and config.key_serializer is None
             and config.value_serializer is None
@@ -769,8 +761,7 @@ class BaseProducer:
         """
         Return ``(partition, key, value, headers)`` ready for librdkafka.
 
-        The partition is :data:`UNASSIGNED` when librdkafka's partitioner applies the
-        strategy itself: a keyed message under ``murmur2``, ``crc32`` or ``fnv1a``.
+        kaffe always chooses the partition itself and hands it to librdkafka explicitly.
         """
         state = self._topics.get(topic) or self._topic_state(topic)
         # Fast paths for the common case: bytes, str or None and no serializer.
@@ -786,13 +777,6 @@ class BaseProducer:
             value_out = self._encode(value, self._value_serializer, "value", topic)
         count = state.partitions_count
         if partition is None:
-            if key_out is not None and self._hash_in_librdkafka:
-                return (
-                    UNASSIGNED,
-                    key_out,
-                    value_out,
-                    _check_headers(headers, topic) if headers else None,
-                )
             try:
                 key_bytes = key_out.encode() if type(key_out) is str else key_out
             except UnicodeEncodeError:
@@ -828,6 +812,16 @@ class BaseProducer:
                 )
         return partition, key_out, value_out, _check_headers(headers, topic) if headers else None
 
+    def _fast_partition(self, topic: str, key: bytes | str) -> int:
+        """The partition of a keyed call under a hashing strategy, with nothing else to do."""
+        if type(key) is str:
+            try:
+                key = key.encode()
+            except UnicodeEncodeError:
+                raise unencodable_text(key, None, None, topic) from None
+        assert self._fast_hash is not None
+        return self._fast_hash(key, self._topics[topic].partitions_count)  # type: ignore[arg-type]
+
     def _prepare_batch(
         self, topic: str, messages: Iterable[Message | tuple[Any, Any]]
     ) -> list[tuple[int, Any, Any, Any, int | None]]:
@@ -838,10 +832,9 @@ class BaseProducer:
         for index, item in enumerate(messages):
             if plain and type(item) is tuple and len(item) == 2:
                 key, value = item
-                kind = type(key)
-                if (kind is bytes or kind is str) and type(value) in _PLAIN:
+                if type(key) is bytes and type(value) in _PLAIN:
                     # What _build returns for it, without calling it.
-                    append((UNASSIGNED, key, value, None, None))
+                    append((self._fast_partition(topic, key), key, value, None, None))
                     continue
             if isinstance(item, Message):
                 key, value, headers, partition, timestamp = item
@@ -1033,6 +1026,14 @@ def unencodable_text(key: Any, value: Any, headers: Any, topic: str) -> MessageT
 
 
 # --- strategies: (state, key_bytes, key, value, encoded_value, partitions_count) -> int
+
+
+def _md5_partition(key: bytes, partitions_count: int) -> int:
+    return sum(hashlib.md5(key).digest()) % partitions_count
+
+
+#: Key hashes of the hashing strategies: ``(key_bytes, partitions_count) -> partition``.
+_FAST_HASHES: Final[dict[str, Callable[[bytes, int], int]]] = {"md5": _md5_partition, **_C_HASHES}
 
 
 def _choose_md5(

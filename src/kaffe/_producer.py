@@ -6,14 +6,24 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future
+from concurrent.futures import _base as _futures
+from functools import partial
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, overload
 
-from ._base import BaseProducer, State, to_delivery
+from confluent_kafka import KafkaException
+
+from ._base import INLINE_SERVE_EVERY, BaseProducer, State, to_delivery
 from ._config import ProducerConfig, ProducerOptions
-from ._errors import BatchProduceError, DeliveryTimeoutError, KaffeError, UndeliveredMessagesError
+from ._errors import (
+    BatchProduceError,
+    DeliveryTimeoutError,
+    KaffeError,
+    QueueFullError,
+    UndeliveredMessagesError,
+)
 from ._types import Delivery, Headers, Message
 
 if sys.version_info >= (3, 11):
@@ -25,6 +35,21 @@ if TYPE_CHECKING:
     from confluent_kafka import KafkaError
 
 __all__ = ["Producer"]
+
+_SERVE_MASK = INLINE_SERVE_EVERY - 1
+#: Seconds a waiting caller sleeps on its own report before checking whether it can lead.
+_FOLLOWER_NAP = 0.1
+#: What ``rk.produce`` raises for a message it did not take: a full queue, or input it
+#: refused. ``BaseProducer._send`` then retries (bounded) and translates the error.
+_NOT_TAKEN = (BufferError, KafkaException, TypeError, OverflowError, UnicodeEncodeError)
+_RUNNING = _futures.RUNNING
+_FINISHED = _futures.FINISHED
+#: Guards the rare creation of a :class:`_DeliveryFuture`'s Condition.
+_CONDITION_SETUP = threading.Lock()
+_OPEN = State.OPEN
+_new_tuple = tuple.__new__
+#: Key and value types librdkafka takes as they are.
+_PLAIN = frozenset((bytes, str))
 
 
 class _SyncSlot:
@@ -50,62 +75,151 @@ class _SyncSlot:
 
 
 class _DeliveryFuture(Future):  # type: ignore[type-arg]
-    """A ``concurrent.futures.Future[Delivery]`` that is its own delivery callback."""
+    """
+    A ``concurrent.futures.Future[Delivery]`` that is its own delivery callback.
 
-    __slots__ = ("_producer",)
+    Built for ``produce()``'s hot path, where most futures are never waited on:
+
+    * it starts *running*: the message is handed over and cannot be withdrawn, so
+      ``cancel()`` returns False, as for a running task;
+    * its Condition is created only when someone waits or watches (``result()``,
+      ``add_done_callback()``, ``concurrent.futures.wait()``), and settling takes no
+      lock while nobody does;
+    * it keeps librdkafka's report and builds the :class:`Delivery` on the first
+      ``result()``, so futures nobody reads cost no more than the report itself.
+    """
+
+    # Future.__init__ sets these per instance; class defaults save the allocations
+    # until someone waits or watches (see _condition).
+    _result = None
+    _exception = None
+    _waiters: Any = ()
+    _done_callbacks: Any = ()
+    _kaffe_condition: threading.Condition | None = None
 
     def __init__(self, producer: Producer) -> None:
-        super().__init__()
+        self._state = _RUNNING
         self._producer = producer
+
+    @property
+    def _condition(self) -> threading.Condition:
+        condition = self._kaffe_condition
+        if condition is None:
+            with _CONDITION_SETUP:
+                condition = self._kaffe_condition
+                if condition is None:
+                    self._waiters = []
+                    self._done_callbacks = []
+                    condition = self._kaffe_condition = threading.Condition()
+        return condition
+
+    @_condition.setter
+    def _condition(self, condition: threading.Condition) -> None:
+        self._kaffe_condition = condition
+
+    def done(self) -> bool:
+        """Return True once the delivery report has arrived."""
+        return self._state == _FINISHED or super().done()
+
+    def exception(self, timeout: float | None = None) -> BaseException | None:
+        """
+        Wait up to ``timeout`` seconds; return the delivery error, or None when delivered.
+
+        Raises:
+            TimeoutError: Not settled within ``timeout``.
+        """
+        if self._state == _FINISHED:  # settled: no need to take (or make) the Condition
+            return self._exception
+        return super().exception(timeout)
+
+    def result(self, timeout: float | None = None) -> Delivery:
+        """
+        Wait up to ``timeout`` seconds for the delivery and return it.
+
+        Raises:
+            KaffeError: The message was not delivered, typed as in the exception tree.
+            TimeoutError: Not settled within ``timeout``.
+        """
+        if self._state == _FINISHED and self._exception is None:
+            outcome = self._result
+        else:
+            outcome = super().result(timeout)
+        if type(outcome) is Delivery:
+            return outcome
+        delivery = to_delivery(outcome)
+        self._result = delivery
+        return delivery
 
     def __call__(self, error: KafkaError | None, message: Any) -> None:
         if error is None:
-            self.set_result(to_delivery(message))
+            result = message  # becomes a Delivery on the first result()
+            exception: KaffeError | None = None
         else:
-            engine = self._producer._engine
+            producer = self._producer
+            engine = producer._engine
             assert engine is not None
-            self.set_exception(self._producer._failed(engine, error, message))
+            result, exception = None, producer._failed(engine, error, message)
         self._producer = None  # type: ignore[assignment]
+        if self._kaffe_condition is None:
+            self._result = result
+            self._exception = exception
+            self._state = _FINISHED
+            # Whoever creates the Condition from now on finds the state set above.
+            if self._kaffe_condition is None:
+                return
+        # Someone waits or watches: settle as Future.set_result/set_exception do.
+        with self._condition:
+            self._result = result
+            self._exception = exception
+            self._state = _FINISHED
+            for waiter in self._waiters:
+                if exception is None:
+                    waiter.add_result(self)
+                else:
+                    waiter.add_exception(self)
+            self._condition.notify_all()
+        self._invoke_callbacks()  # type: ignore[attr-defined]
 
 
 class _Batch:
-    """Collects the delivery reports of one batch; one wake-up for the whole batch."""
+    """
+    Collects the delivery reports of one batch; one wake-up for the whole batch.
 
-    __slots__ = ("deliveries", "errors", "lock", "remaining")
+    Reports arrive only on the thread holding the engine's poll lock, one at a time,
+    so the counters need no lock of their own.
+    """
 
-    def __init__(self, size: int) -> None:
+    __slots__ = ("accepted", "deliveries", "errors", "lock", "producer", "reported", "topic")
+
+    def __init__(self, topic: str, size: int, producer: Producer) -> None:
+        self.topic = topic
         self.deliveries: list[Delivery | None] = [None] * size
         self.errors: list[KaffeError | None] = [None] * size
-        self.remaining = size
+        self.producer = producer
+        self.reported = 0
+        #: How many messages librdkafka took; more than any count until all are sent.
+        self.accepted = size + 1
         self.lock = threading.Lock()
         self.lock.acquire()
 
     def is_done(self) -> bool:
-        return self.remaining <= 0
+        return self.reported >= self.accepted
 
-    def settle(self, count: int = 1) -> None:
-        self.remaining -= count
-        if self.remaining == 0:
-            self.lock.release()
-
-
-class _BatchItem:
-    __slots__ = ("batch", "index", "producer")
-
-    def __init__(self, batch: _Batch, index: int, producer: Producer) -> None:
-        self.batch = batch
-        self.index = index
-        self.producer = producer
-
-    def __call__(self, error: KafkaError | None, message: Any) -> None:
-        batch = self.batch
+    def report(self, index: int, error: KafkaError | None, message: Any) -> None:
         if error is None:
-            batch.deliveries[self.index] = to_delivery(message)
+            kind, stamp = message.timestamp()
+            self.deliveries[index] = _new_tuple(
+                Delivery,
+                (self.topic, message.partition(), message.offset(), stamp if kind else None),
+            )
         else:
-            engine = self.producer._engine
+            producer = self.producer
+            engine = producer._engine
             assert engine is not None
-            batch.errors[self.index] = self.producer._failed(engine, error, message)
-        batch.settle()
+            self.errors[index] = producer._failed(engine, error, message)
+        self.reported += 1
+        if self.reported == self.accepted:
+            self.lock.release()
 
 
 class Producer(BaseProducer):
@@ -142,7 +256,7 @@ class Producer(BaseProducer):
             self._analyse_topics()
         except BaseException:
             self._state = State.CLOSED
-            engine.purge_and_stop()
+            engine.discard()
             raise
         self._start_refresher()
 
@@ -225,26 +339,29 @@ class Producer(BaseProducer):
         partition, key, value, headers_out = self._build(topic, partition, key, value, headers)
         slot = _SyncSlot()
         now = time.monotonic()
-        self._send(
-            engine,
-            topic,
-            partition,
-            key,
-            value,
-            headers_out,
-            timestamp,
-            slot,
-            now + self.config.queue_full_timeout,
-        )
-        deadline = now + self._delivery_wait
-        if not engine.serve_until(slot.is_done, deadline):
-            slot.lock.acquire(timeout=max(deadline - time.monotonic(), 0))
+        waiters = engine.sync_waiters
+        waiters.append(None)  # from here on, whoever serves flushes instead of lingering
+        try:
+            self._send(
+                engine,
+                topic,
+                partition,
+                key,
+                value,
+                headers_out,
+                timestamp,
+                slot,
+                now + self.config.queue_full_timeout,
+            )
+            self._wait(slot.lock, slot.is_done, now + self._delivery_wait)
+        finally:
+            waiters.pop()
         if not slot.done:
+            where = f" partition {partition}" if partition >= 0 else ""
             raise DeliveryTimeoutError(
-                f"no delivery report for topic {topic!r} partition {partition} within "
-                f"{self._delivery_wait:g}s",
+                f"no delivery report for topic {topic!r}{where} within {self._delivery_wait:g}s",
                 topic=topic,
-                partition=partition,
+                partition=partition if partition >= 0 else None,
                 reason="timed out",
                 retriable=True,
             )
@@ -299,22 +416,49 @@ class Producer(BaseProducer):
         Returns:
             A future of the :class:`Delivery`.
         """
-        engine = self._check_open()
-        topic, partition, key, value = self._parse_call(args)
-        partition, key, value, headers_out = self._build(topic, partition, key, value, headers)
+        engine = self._engine
+        if self._state is not _OPEN or engine is None or engine.forked:
+            engine = self._check_open()
+        if (
+            self._plain_calls
+            and headers is None
+            and len(args) == 3
+            and type(args[0]) is str
+            and args[0] in self._topics
+            and type(args[1]) in _PLAIN
+            and type(args[2]) in _PLAIN
+        ):
+            # What _parse_call and _build return for this call, without calling them.
+            topic, key, value = args
+            chosen, headers_out = self._fast_partition(topic, key), None
+        else:
+            topic, partition, key, value = self._parse_call(args)
+            chosen, key, value, headers_out = self._build(topic, partition, key, value, headers)
         future = _DeliveryFuture(self)
-        self._send(
-            engine,
-            topic,
-            partition,
-            key,
-            value,
-            headers_out,
-            timestamp,
-            future,
-            time.monotonic() + self.config.queue_full_timeout,
-        )
-        engine.wake_poller()
+        try:
+            if headers_out is None and timestamp is None:
+                engine.rk.produce(topic, value, key, chosen, future)
+            else:
+                engine.rk.produce(
+                    topic, value, key, chosen, future, None, timestamp or 0, headers_out
+                )
+        except _NOT_TAKEN:
+            self._send(
+                engine,
+                topic,
+                chosen,
+                key,
+                value,
+                headers_out,
+                timestamp,
+                future,
+                time.monotonic() + self.config.queue_full_timeout,
+            )
+        produced = engine.produced = engine.produced + 1
+        if not produced & _SERVE_MASK:
+            engine.serve_inline()
+        elif not engine.poller_busy:
+            engine.wake_poller()
         return future
 
     def produce_batch_sync(
@@ -339,37 +483,74 @@ class Producer(BaseProducer):
         engine = self._check_open()
         topic_name = self._topic_arg(topic)
         prepared = self._prepare_batch(topic_name, messages)
-        batch = _Batch(len(prepared))
         if not prepared:
             return []
-        deadline = time.monotonic() + self.config.queue_full_timeout
+        batch = _Batch(topic_name, len(prepared), self)
+        report = batch.report
+        produce = engine.rk.produce
+        accepted = 0
+        queue_stuck = False  # after one QueueFullError, fail the rest at once
         for index, (partition, key, value, headers, timestamp) in enumerate(prepared):
+            callback = partial(report, index)
             try:
-                self._send(
-                    engine,
-                    topic_name,
-                    partition,
-                    key,
-                    value,
-                    headers,
-                    timestamp,
-                    _BatchItem(batch, index, self),
-                    deadline,
-                )
-            except KaffeError as error:
-                batch.errors[index] = error
-                batch.settle()
-            else:
-                deadline = time.monotonic() + self.config.queue_full_timeout
-        wait_until = time.monotonic() + self._delivery_wait
-        if not batch.is_done() and not engine.serve_until(batch.is_done, wait_until):
-            engine.wake_poller()
-            batch.lock.acquire(timeout=max(wait_until - time.monotonic(), 0))
+                if headers is None and timestamp is None:
+                    produce(topic_name, value, key, partition, callback)
+                else:
+                    produce(
+                        topic_name, value, key, partition, callback, None, timestamp or 0, headers
+                    )
+            except _NOT_TAKEN:
+                deadline = 0.0 if queue_stuck else time.monotonic() + self.config.queue_full_timeout
+                try:
+                    self._send(
+                        engine,
+                        topic_name,
+                        partition,
+                        key,
+                        value,
+                        headers,
+                        timestamp,
+                        callback,
+                        deadline,
+                    )
+                except KaffeError as error:
+                    batch.errors[index] = error
+                    queue_stuck = isinstance(error, QueueFullError)
+                    continue
+                queue_stuck = False
+            accepted += 1
+            if not accepted & _SERVE_MASK:
+                engine.produced += INLINE_SERVE_EVERY
+                engine.serve_inline()
+        batch.accepted = accepted
+        if not batch.is_done():
+            waiters = engine.sync_waiters
+            waiters.append(None)
+            try:
+                self._wait(batch.lock, batch.is_done, time.monotonic() + self._delivery_wait)
+            finally:
+                waiters.pop()
         return self._batch_result(topic_name, batch)
+
+    def _wait(self, lock: threading.Lock, done: Callable[[], bool], deadline: float) -> None:
+        """
+        Wait until ``done()`` or the deadline: lead the serving if nobody does, else follow.
+
+        A follower sleeps on ``lock`` (released by its last delivery report), waking
+        the poller to serve for it, and tries to lead again between naps in case the
+        thread serving now steps down.
+        """
+        engine = self._engine
+        assert engine is not None
+        while not engine.serve_until(done, deadline):
+            engine.wake_poller()
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or lock.acquire(timeout=min(remaining, _FOLLOWER_NAP)):
+                return
 
     @staticmethod
     def _batch_result(topic: str, batch: _Batch) -> list[Delivery]:
-        if batch.remaining > 0:
+        if not batch.is_done():
             for index, delivery in enumerate(batch.deliveries):
                 if delivery is None and batch.errors[index] is None:
                     batch.errors[index] = DeliveryTimeoutError(
@@ -466,13 +647,15 @@ class Producer(BaseProducer):
         engine = self._engine
         if engine is None or engine.forked:
             return
-        warnings.warn(
-            f"unclosed {self!r}; call close() or use 'with' so queued messages are delivered",
-            ResourceWarning,
-            source=self,
-            stacklevel=2,
-        )
-        self._state = State.CLOSED
-        self._refresh_wake.set()
-        engine.flush(min(self._delivery_wait, 5.0))
-        engine.stop_poller()
+        try:
+            warnings.warn(
+                f"unclosed {self!r}; call close() or use 'with' so queued messages are delivered",
+                ResourceWarning,
+                source=self,
+                stacklevel=2,
+            )
+        finally:  # also when warnings are errors (-W error)
+            self._state = State.CLOSED
+            self._refresh_wake.set()
+            engine.flush(min(self._delivery_wait, 5.0))
+            engine.stop_poller()
