@@ -146,9 +146,15 @@ class _LibrdkafkaLog(logging.LoggerAdapter):  # type: ignore[type-arg]
 _live_engines: weakref.WeakSet[Engine] = weakref.WeakSet()
 
 
+#: librdkafka handles inherited through fork(). Their threads stayed in the parent, so
+#: destroying one in the child would wait for threads that do not exist: keep them alive.
+_inherited_handles: list[object] = []
+
+
 def _after_fork_in_child() -> None:
     for engine in list(_live_engines):
         engine.forked = True
+        _inherited_handles.append(engine.rk)
 
 
 if hasattr(os, "register_at_fork"):
