@@ -417,21 +417,27 @@ class AsyncProducer(BaseProducer):
         await self._state_of(topic_name)
         prepared = self._prepare_batch(topic_name, messages)
         futures: list[asyncio.Future[Delivery] | KaffeError] = []
-        for partition, key, value, headers, timestamp in prepared:
-            try:
-                sent = self._enqueue_now(
-                    engine, topic_name, partition, key, value, headers, timestamp
-                )
-                if sent is None:
-                    sent = await self._enqueue(
+        waiters = engine.sync_waiters
+        waiters.append(None)  # the batch is awaited: whoever serves flushes, not lingers
+        try:
+            for partition, key, value, headers, timestamp in prepared:
+                try:
+                    sent = self._enqueue_now(
                         engine, topic_name, partition, key, value, headers, timestamp
                     )
-                futures.append(sent)
-            except KaffeError as error:
-                futures.append(error)
-        pending = [future for future in futures if isinstance(future, asyncio.Future)]
-        if pending:
-            await asyncio.wait(pending, timeout=self._delivery_wait)
+                    if sent is None:
+                        sent = await self._enqueue(
+                            engine, topic_name, partition, key, value, headers, timestamp
+                        )
+                    futures.append(sent)
+                except KaffeError as error:
+                    futures.append(error)
+            pending = [future for future in futures if isinstance(future, asyncio.Future)]
+            if pending:
+                engine.wake_poller()
+                await asyncio.wait(pending, timeout=self._delivery_wait)
+        finally:
+            waiters.pop()
         deliveries: list[Delivery | None] = []
         errors: list[KaffeError | None] = []
         for future in futures:

@@ -227,15 +227,19 @@ def test_batch_with_one_oversized_message_reports_exactly_that_one(
         assert stored[(delivery.partition, delivery.offset)] == b"value-%d" % index
 
 
-def test_lone_produce_sync_does_not_wait_for_linger(bootstrap: str, topic: str) -> None:
-    # With a 10 s linger, only serving through flush() delivers within the timeout.
+def test_awaited_sends_do_not_wait_for_linger(bootstrap: str, topic: str) -> None:
+    # With a 60 s linger, only serving through flush() delivers within the 15 s allowed.
     async def main() -> list[WatchedHandle]:
         async with kaffe.AsyncProducer(
-            endpoints=bootstrap, topics=[topic], linger_ms=10_000
+            endpoints=bootstrap, topics=[topic], linger_ms=60_000, delivery_timeout=120
         ) as producer:
             handle = watch(producer)
-            delivery = await asyncio.wait_for(producer.produce_sync(b"k", b"v"), 5)
+            delivery = await asyncio.wait_for(producer.produce_sync(b"k", b"v"), 15)
             assert delivery.topic == topic
+            batch = await asyncio.wait_for(
+                producer.produce_batch_sync(topic, [(b"b", b"1"), (b"b", b"2")]), 15
+            )
+            assert batch[1].offset == batch[0].offset + 1
         return [handle]
 
     run_watched(main)
