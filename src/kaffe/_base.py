@@ -346,17 +346,16 @@ class Engine:
         return True
 
     def flush(self, timeout: float) -> int:
-        """Deliver everything outstanding; return how many messages are left."""
+        """
+        Deliver everything outstanding; return how many messages are left.
+
+        A synchronous caller may hold ``poll_lock`` for its whole wait (up to
+        ``delivery_timeout``), so this takes the lock only a slice at a time and
+        never waits for it past ``timeout``; meanwhile that caller serves the events.
+        """
         deadline = time.monotonic() + timeout
-        with self.poll_lock:
-            while len(self.rk) > 0:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                self.rk.flush(min(remaining, _POLL_SLICE))
-                if self.async_done:
-                    self._dispatch_async()
-            return len(self.rk)
+        self._serve_while(lambda: len(self.rk) > 0, deadline, self.rk.flush)
+        return len(self.rk)
 
     def purge_and_stop(self) -> None:
         """
@@ -368,16 +367,25 @@ class Engine:
         """
         with contextlib.suppress(KafkaException):  # purge fails only on bad arguments
             self.rk.purge()
-        deadline = time.monotonic() + _PURGE_WAIT
-        with self.poll_lock:
-            self.rk.poll(0)
-            if self.async_done:
-                self._dispatch_async()
-            while len(self.rk) > 0 and time.monotonic() < deadline:
-                self.rk.poll(_POLL_SLICE)
-                if self.async_done:
-                    self._dispatch_async()
+        # len() counts queued reports too, so nothing is left to serve once it is 0.
+        self._serve_while(lambda: len(self.rk) > 0, time.monotonic() + _PURGE_WAIT, self.rk.poll)
         self.stop_poller()
+
+    def _serve_while(
+        self, busy: Callable[[], bool], deadline: float, serve: Callable[[float], object]
+    ) -> None:
+        """Serve events with ``serve`` while ``busy()``, a slice at a time, until the deadline."""
+        while busy():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            if self.poll_lock.acquire(timeout=min(remaining, _POLL_SLICE)):
+                try:
+                    serve(max(min(deadline - time.monotonic(), _POLL_SLICE), 0))
+                    if self.async_done:
+                        self._dispatch_async()
+                finally:
+                    self.poll_lock.release()
 
     def discard(self) -> None:
         """
