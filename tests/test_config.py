@@ -531,3 +531,45 @@ def test_from_env_kaffe_ssl_true_turns_on_tls_with_system_cas() -> None:
 def test_from_env_bad_verify_hostname_names_the_variable() -> None:
     with pytest.raises(ConfigError, match="KAFFE_SSL_VERIFY_HOSTNAME"):
         read_env({"KAFFE_SSL_VERIFY_HOSTNAME": "perhaps"})
+
+
+# --- the README's configuration reference stays true ---------------------------------------
+
+
+def _readme_reference_rows() -> dict[str, str]:
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = text[text.index("## Configuration reference") :]
+    section = section[: section.index("\n## ", 1)]
+    rows = {}
+    for line in section.splitlines():
+        match = re.match(r"\| `(\w+)`(?: / `(\w+)`)? \|(.*)", line)
+        if match:
+            for name in match.group(1, 2):
+                if name:
+                    rows[name] = match.group(3)
+    return rows
+
+
+def test_readme_reference_lists_every_option() -> None:
+    from kaffe._config import ProducerOptions
+
+    options = set(ProducerOptions.__annotations__) - {"environ"}
+    assert set(_readme_reference_rows()) == options
+
+
+def test_readme_reference_names_every_kaffe_variable() -> None:
+    from kaffe._config import _ENV_FLAGS, _ENV_NUMBERS, _ENV_TEXT
+
+    rows = " ".join(_readme_reference_rows().values())
+    for variable in [*_ENV_TEXT, *_ENV_NUMBERS, *_ENV_FLAGS]:
+        assert f"`{variable}`" in rows, variable
+
+
+def test_metadata_refresh_can_be_turned_off_from_the_environment() -> None:
+    config = ProducerConfig.from_env(
+        {"KAFFE_ENDPOINTS": "h:1", "KAFFE_METADATA_REFRESH_INTERVAL": "off"}
+    )
+    assert config.metadata_refresh_interval is None

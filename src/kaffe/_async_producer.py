@@ -12,21 +12,17 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-import warnings
 from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, overload
 
-from confluent_kafka import KafkaException
-
-from ._base import BaseProducer, Engine, State, TopicState, to_delivery
+from ._base import NOT_TAKEN, BaseProducer, Engine, State, TopicState, to_delivery
 from ._config import ProducerConfig, ProducerOptions
 from ._errors import (
     BatchProduceError,
     DeliveryTimeoutError,
     KaffeError,
     QueueFullError,
-    UndeliveredMessagesError,
 )
 from ._types import Delivery, Headers, Message
 
@@ -45,7 +41,6 @@ _OPEN = State.OPEN
 #: Key and value types librdkafka takes as they are.
 _PLAIN = frozenset((bytes, str))
 #: What ``rk.produce`` raises for a message it did not take (see ``_enqueue``).
-_NOT_TAKEN = (BufferError, KafkaException, TypeError, OverflowError, UnicodeEncodeError)
 
 
 class _AsyncSlot:
@@ -84,6 +79,8 @@ class AsyncProducer(BaseProducer):
         config: A prepared :class:`ProducerConfig`; keyword options override it.
         **options: The options of :class:`ProducerConfig`.
     """
+
+    _UNCLOSED_HINT = "await aclose() or use 'async with'"
 
     def __init__(
         self, config: ProducerConfig | None = None, /, **options: Unpack[ProducerOptions]
@@ -203,7 +200,7 @@ class AsyncProducer(BaseProducer):
                 engine.rk.produce(topic, value, key, partition, slot)
             else:
                 engine.rk.produce(topic, value, key, partition, slot, None, timestamp or 0, headers)
-        except _NOT_TAKEN:
+        except NOT_TAKEN:
             if not self._send(engine, topic, partition, key, value, headers, timestamp, slot, None):
                 return None
         self._produced_one(engine)
@@ -512,44 +509,13 @@ class AsyncProducer(BaseProducer):
         Raises:
             UndeliveredMessagesError: Messages were still unacknowledged at the timeout.
         """
-        if self._state is not State.OPEN:
-            return
-        engine = self._engine
-        assert engine is not None
-        self._state = State.CLOSED
-        if self._watchdog is not None:
+        if self._state is State.OPEN and self._watchdog is not None:
             self._watchdog.cancel()
             self._watchdog = None
-        self._refresh_wake.set()
-        if engine.forked:
-            self._state = State.FORKED
-            return
-        left = await asyncio.to_thread(
-            engine.flush, self._delivery_wait if timeout is None else timeout
-        )
-        await asyncio.to_thread(engine.purge_and_stop)
-        await asyncio.sleep(0)  # let the last resolutions run
-        if left:
-            raise UndeliveredMessagesError(
-                f"aclose() timed out with {left} message(s) not acknowledged; they were dropped",
-                undelivered=left,
-            )
-
-    def __del__(self) -> None:
-        if getattr(self, "_state", None) is not State.OPEN:
-            return
-        engine = self._engine
-        if engine is None or engine.forked:
+        engine = self._begin_close()
+        if engine is None:
             return
         try:
-            warnings.warn(
-                f"unclosed {self!r}; await aclose() or use 'async with'",
-                ResourceWarning,
-                source=self,
-                stacklevel=2,
-            )
-        finally:  # also when warnings are errors (-W error)
-            self._state = State.CLOSED
-            self._refresh_wake.set()
-            engine.flush(min(self._delivery_wait, 5.0))
-            engine.stop_poller()
+            await asyncio.to_thread(self._close_engine, engine, timeout, "aclose")
+        finally:
+            await asyncio.sleep(0)  # let the last resolutions run

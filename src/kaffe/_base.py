@@ -12,13 +12,13 @@ from __future__ import annotations
 import collections
 import contextlib
 import enum
-import hashlib
 import itertools
 import logging
 import os
 import random
 import threading
 import time
+import warnings
 import weakref
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
@@ -40,6 +40,7 @@ from ._errors import (
     ProducerForkedError,
     QueueFullError,
     SerializationError,
+    UndeliveredMessagesError,
     UnknownTopicError,
     redact,
     translate_kafka_error,
@@ -539,6 +540,10 @@ def to_delivery(message: Any) -> Delivery:
     )
 
 
+#: What ``rk.produce`` raises for a message it did not take; ``_send`` translates each.
+NOT_TAKEN = (BufferError, KafkaException, TypeError, OverflowError, UnicodeEncodeError)
+
+
 class BaseProducer:
     """
     Everything a producer does that is not waiting: config, strategy, messages.
@@ -611,6 +616,52 @@ class BaseProducer:
         if self._state is State.UNOPENED:
             raise ProducerClosedError("the producer is not started yet", reason="not started")
         raise ProducerClosedError("the producer is closed; create a new one", reason="closed")
+
+    #: How to close this face, for the ``ResourceWarning`` of an unclosed producer.
+    _UNCLOSED_HINT = "close it"
+
+    def _begin_close(self) -> Engine | None:
+        """Mark the producer closed; return the engine still to drain, if any."""
+        if self._state is not State.OPEN:
+            return None
+        engine = self._engine
+        assert engine is not None
+        self._state = State.CLOSED
+        self._refresh_wake.set()
+        if engine.forked:  # the handle belongs to the parent process: leave it alone
+            self._state = State.FORKED
+            return None
+        return engine
+
+    def _close_engine(self, engine: Engine, timeout: float | None, operation: str) -> None:
+        """Deliver what is outstanding, drop the rest and stop; blocks."""
+        left = engine.flush(self._delivery_wait if timeout is None else timeout)
+        engine.purge_and_stop()
+        if left:
+            raise UndeliveredMessagesError(
+                f"{operation}() timed out with {left} message(s) not acknowledged; "
+                "they were dropped",
+                undelivered=left,
+            )
+
+    def __del__(self) -> None:
+        if getattr(self, "_state", None) is not State.OPEN:
+            return
+        engine = self._engine
+        if engine is None or engine.forked:
+            return
+        try:
+            warnings.warn(
+                f"unclosed {self!r}; {self._UNCLOSED_HINT}",
+                ResourceWarning,
+                source=self,
+                stacklevel=2,
+            )
+        finally:  # also when warnings are errors (-W error)
+            self._state = State.CLOSED
+            self._refresh_wake.set()
+            engine.flush(min(self._delivery_wait, 5.0))
+            engine.stop_poller()
 
     @property
     def closed(self) -> bool:
@@ -1042,12 +1093,11 @@ def unencodable_text(key: Any, value: Any, headers: Any, topic: str) -> MessageT
 # --- strategies: (state, key_bytes, key, value, encoded_value, partitions_count) -> int
 
 
-def _md5_partition(key: bytes, partitions_count: int) -> int:
-    return sum(hashlib.md5(key).digest()) % partitions_count
-
-
 #: Key hashes of the hashing strategies: ``(key_bytes, partitions_count) -> partition``.
-_FAST_HASHES: Final[dict[str, Callable[[bytes, int], int]]] = {"md5": _md5_partition, **_C_HASHES}
+_FAST_HASHES: Final[dict[str, Callable[[bytes, int], int]]] = {
+    "md5": partitioners.md5_of_bytes,
+    **_C_HASHES,
+}
 
 
 def _choose_md5(
@@ -1060,7 +1110,7 @@ def _choose_md5(
             topic=state.name,
             reason="key is None",
         )
-    return sum(hashlib.md5(key).digest()) % count
+    return partitioners.md5_of_bytes(key, count)
 
 
 def _choose_round_robin(

@@ -821,7 +821,9 @@ def read_env(environ: Mapping[str, str]) -> dict[str, Any]:
             options[option] = environ[variable].strip()
     for variable, option in _ENV_NUMBERS.items():
         text = environ.get(variable, "").strip()
-        if text:
+        if option == "metadata_refresh_interval" and text.lower() in ("none", "off"):
+            options[option] = None
+        elif text:
             try:
                 options[option] = float(text)
             except ValueError:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 import threading
 import time
-import warnings
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future
 from concurrent.futures import _base as _futures
@@ -13,16 +12,13 @@ from functools import partial
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, overload
 
-from confluent_kafka import KafkaException
-
-from ._base import INLINE_SERVE_EVERY, BaseProducer, State, to_delivery
+from ._base import INLINE_SERVE_EVERY, NOT_TAKEN, BaseProducer, State, to_delivery
 from ._config import ProducerConfig, ProducerOptions
 from ._errors import (
     BatchProduceError,
     DeliveryTimeoutError,
     KaffeError,
     QueueFullError,
-    UndeliveredMessagesError,
 )
 from ._types import Delivery, Headers, Message
 
@@ -41,7 +37,6 @@ _SERVE_MASK = INLINE_SERVE_EVERY - 1
 _FOLLOWER_NAP = 0.1
 #: What ``rk.produce`` raises for a message it did not take: a full queue, or input it
 #: refused. ``BaseProducer._send`` then retries (bounded) and translates the error.
-_NOT_TAKEN = (BufferError, KafkaException, TypeError, OverflowError, UnicodeEncodeError)
 _RUNNING = _futures.RUNNING
 _FINISHED = _futures.FINISHED
 #: Guards the rare creation of a :class:`_DeliveryFuture`'s Condition.
@@ -246,6 +241,8 @@ class Producer(BaseProducer):
         UnknownTopicError: A configured topic does not exist.
     """
 
+    _UNCLOSED_HINT = "call close() or use 'with' so queued messages are delivered"
+
     def __init__(
         self, config: ProducerConfig | None = None, /, **options: Unpack[ProducerOptions]
     ) -> None:
@@ -442,7 +439,7 @@ class Producer(BaseProducer):
                 engine.rk.produce(
                     topic, value, key, chosen, future, None, timestamp or 0, headers_out
                 )
-        except _NOT_TAKEN:
+        except NOT_TAKEN:
             self._send(
                 engine,
                 topic,
@@ -499,7 +496,7 @@ class Producer(BaseProducer):
                     produce(
                         topic_name, value, key, partition, callback, None, timestamp or 0, headers
                     )
-            except _NOT_TAKEN:
+            except NOT_TAKEN:
                 deadline = 0.0 if queue_stuck else time.monotonic() + self.config.queue_full_timeout
                 try:
                     self._send(
@@ -613,22 +610,9 @@ class Producer(BaseProducer):
             UndeliveredMessagesError: Messages were still unacknowledged at the timeout; they
                 were dropped and their futures failed. ``undelivered`` holds the count.
         """
-        if self._state is not State.OPEN:
-            return
-        engine = self._engine
-        assert engine is not None
-        self._state = State.CLOSED
-        self._refresh_wake.set()
-        if engine.forked:
-            self._state = State.FORKED
-            return
-        left = engine.flush(self._delivery_wait if timeout is None else timeout)
-        engine.purge_and_stop()
-        if left:
-            raise UndeliveredMessagesError(
-                f"close() timed out with {left} message(s) not acknowledged; they were dropped",
-                undelivered=left,
-            )
+        engine = self._begin_close()
+        if engine is not None:
+            self._close_engine(engine, timeout, "close")
 
     def __enter__(self) -> Self:
         return self
@@ -640,22 +624,3 @@ class Producer(BaseProducer):
         traceback: TracebackType | None,
     ) -> None:
         self.close()
-
-    def __del__(self) -> None:
-        if getattr(self, "_state", None) is not State.OPEN:
-            return
-        engine = self._engine
-        if engine is None or engine.forked:
-            return
-        try:
-            warnings.warn(
-                f"unclosed {self!r}; call close() or use 'with' so queued messages are delivered",
-                ResourceWarning,
-                source=self,
-                stacklevel=2,
-            )
-        finally:  # also when warnings are errors (-W error)
-            self._state = State.CLOSED
-            self._refresh_wake.set()
-            engine.flush(min(self._delivery_wait, 5.0))
-            engine.stop_poller()

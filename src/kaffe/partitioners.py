@@ -49,6 +49,7 @@ __all__ = [
     "crc32",
     "fnv1a",
     "md5",
+    "md5_of_bytes",
     "murmur2",
     "random",
 ]
@@ -111,7 +112,21 @@ def md5(key: KeyLike, partitions_count: int) -> int:
         TypeError: The key is not bytes or str.
     """
     _check_count(partitions_count, "md5")
-    return sum(hashlib.md5(_key_bytes(key, "md5")).digest()) % partitions_count
+    return md5_of_bytes(_key_bytes(key, "md5"), partitions_count)
+
+
+def md5_of_bytes(key: bytes, partitions_count: int) -> int:
+    """
+    Kaffe's md5 rule on a ``bytes`` key, without argument checks: the producer's hot path.
+
+    Args:
+        key: The key bytes.
+        partitions_count: How many partitions the topic has (at least 1).
+
+    Returns:
+        The partition.
+    """
+    return sum(hashlib.md5(key).digest()) % partitions_count
 
 
 def _librdkafka(
