@@ -136,18 +136,14 @@ class _DeliveryFuture(Future):  # type: ignore[type-arg]
             TimeoutError: Not settled within ``timeout``.
         """
         if self._state == _FINISHED and self._exception is None:
-            outcome = self._result
-        else:
-            outcome = super().result(timeout)
-        if type(outcome) is Delivery:
-            return outcome
-        delivery = to_delivery(outcome)
-        self._result = delivery
-        return delivery
+            return self._result  # type: ignore[return-value]
+        return super().result(timeout)  # type: ignore[no-any-return]
 
     def __call__(self, error: KafkaError | None, message: Any) -> None:
         if error is None:
-            result = message  # becomes a Delivery on the first result()
+            # Built now: librdkafka's message objects must not outlive the callback
+            # (keeping them for later made the garbage collector crash).
+            result = to_delivery(message)
             exception: KaffeError | None = None
         else:
             producer = self._producer
