@@ -38,8 +38,6 @@ __all__ = ["AsyncProducer"]
 
 _QUEUE_FULL_PAUSE = 0.005
 _OPEN = State.OPEN
-#: Key and value types librdkafka takes as they are.
-_PLAIN = frozenset((bytes, str))
 #: What ``rk.produce`` raises for a message it did not take (see ``_enqueue``).
 
 
@@ -159,18 +157,10 @@ class AsyncProducer(BaseProducer):
         headers: Headers | None,
         timestamp: int | None,
     ) -> asyncio.Future[Delivery]:
-        if (
-            self._plain_calls
-            and headers is None
-            and len(args) == 3
-            and type(args[0]) is str
-            and args[0] in self._topics
-            and type(args[1]) in _PLAIN
-            and type(args[2]) in _PLAIN
-        ):
-            # What _parse_call and _build return for this call, without calling them.
+        chosen = self._plain_partition(args, headers)
+        if chosen is not None:
             topic, key, value = args
-            built: tuple[int, Any, Any, Any] = (self._fast_partition(topic, key), key, value, None)
+            built: tuple[int, Any, Any, Any] = (chosen, key, value, None)
         else:
             topic, partition, key, value = self._parse_call(args)
             if topic not in self._topics:

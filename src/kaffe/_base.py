@@ -877,6 +877,27 @@ class BaseProducer:
                 )
         return partition, key_out, value_out, _check_headers(headers, topic) if headers else None
 
+    def _plain_partition(self, args: tuple[Any, ...], headers: Headers | None) -> int | None:
+        """
+        The partition of a plain ``(topic, key, value)`` call, or ``None``.
+
+        A plain call names a known topic, has bytes or str key and value, no headers,
+        and a hashing strategy without serializers: it needs nothing of
+        ``_parse_call`` and ``_build`` but the partition. ``None`` means the call
+        takes the full path.
+        """
+        if (
+            self._plain_calls
+            and headers is None
+            and len(args) == 3
+            and type(args[0]) is str
+            and args[0] in self._topics
+            and type(args[1]) in _PLAIN
+            and type(args[2]) in _PLAIN
+        ):
+            return self._fast_partition(args[0], args[1])
+        return None
+
     def _fast_partition(self, topic: str, key: bytes | str) -> int:
         """The partition of a keyed call under a hashing strategy, with nothing else to do."""
         if type(key) is str:

@@ -43,8 +43,6 @@ _FINISHED = _futures.FINISHED
 _CONDITION_SETUP = threading.Lock()
 _OPEN = State.OPEN
 _new_tuple = tuple.__new__
-#: Key and value types librdkafka takes as they are.
-_PLAIN = frozenset((bytes, str))
 
 
 class _SyncSlot:
@@ -412,18 +410,10 @@ class Producer(BaseProducer):
         engine = self._engine
         if self._state is not _OPEN or engine is None or engine.forked:
             engine = self._check_open()
-        if (
-            self._plain_calls
-            and headers is None
-            and len(args) == 3
-            and type(args[0]) is str
-            and args[0] in self._topics
-            and type(args[1]) in _PLAIN
-            and type(args[2]) in _PLAIN
-        ):
-            # What _parse_call and _build return for this call, without calling them.
+        plain = self._plain_partition(args, headers)
+        if plain is not None:
             topic, key, value = args
-            chosen, headers_out = self._fast_partition(topic, key), None
+            chosen, headers_out = plain, None
         else:
             topic, partition, key, value = self._parse_call(args)
             chosen, key, value, headers_out = self._build(topic, partition, key, value, headers)
