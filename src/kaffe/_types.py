@@ -9,6 +9,7 @@ __all__ = [
     "Delivery",
     "Headers",
     "Message",
+    "OutgoingMessage",
     "PartitionStrategyFunction",
 ]
 
@@ -59,3 +60,39 @@ class Message(NamedTuple):
     headers: Headers | None = None
     partition: int | None = None
     timestamp: int | None = None
+
+
+class OutgoingMessage(NamedTuple):
+    """
+    One message as kaffe hands it to librdkafka: validated, encoded and placed.
+
+    Observers receive it (see :class:`kaffe.Observer`).
+
+    Attributes:
+        topic: The topic, as named in the Kafka log.
+        partition: The partition kaffe chose (or the caller named).
+        key: The key as sent: ``bytes``, ``str`` (sent as UTF-8) or ``None``.
+        value: The value as sent: ``bytes``, ``str`` or ``None`` (a tombstone).
+        headers: ``(name, value)`` pairs, or ``None`` when there are none. With
+            observers configured it is always a list, which ``on_send`` may extend.
+        timestamp: The timestamp in milliseconds, or ``None`` for the client's clock.
+
+    .. versionadded:: 0.2.0
+    """
+
+    topic: str
+    partition: int
+    key: bytes | str | None
+    value: bytes | str | None
+    headers: list[tuple[str, bytes | str | None]] | None
+    timestamp: int | None
+
+    @property
+    def value_size(self) -> int:
+        """The value's size in bytes as sent (0 for a tombstone)."""
+        value = self.value
+        if value is None:
+            return 0
+        if type(value) is str:
+            return len(value.encode())
+        return len(value)
