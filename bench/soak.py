@@ -48,7 +48,7 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
 import kaffe
-from kaffe._base import DELIVERY_GRACE
+from kaffe._engine import DELIVERY_GRACE
 
 REPO = Path(__file__).resolve().parent.parent
 SCRIPT = REPO / "scripts" / "kafka"

@@ -107,6 +107,8 @@ def test_every_error_has_a_docstring_and_is_in_the_drawn_tree() -> None:
     tree = errors_module.__doc__ or ""
     for name in errors_module.__all__:
         cls = getattr(errors_module, name)
+        if not isinstance(cls, type):  # the translation and its code predicates
+            continue
         assert cls.__doc__, name
         assert name in tree, name
         assert issubclass(cls, kaffe.KaffeError)

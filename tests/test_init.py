@@ -18,13 +18,17 @@ def test_private_modules_declare_all() -> None:
     import importlib
 
     for module in (
+        "_async_producer",
         "_config",
+        "_core",
+        "_engine",
         "_errors",
         "_heroku",
-        "_types",
-        "_base",
+        "_log",
+        "_observers",
         "_producer",
-        "_async_producer",
+        "_statistics",
+        "_types",
     ):
         assert importlib.import_module(f"kaffe.{module}").__all__
 

@@ -39,8 +39,10 @@ from ._errors import (
     UndeliveredMessagesError,
     UnknownTopicError,
 )
-from ._producer import Producer
-from ._types import Delivery, Message
+from ._observers import Observer
+from ._producer import DeliveryFuture, Producer
+from ._statistics import Statistics
+from ._types import Delivery, Message, OutgoingMessage
 
 try:
     __version__ = _version("kaffe")
@@ -55,6 +57,7 @@ __all__ = [
     "BrokerUnavailableError",
     "ConfigError",
     "Delivery",
+    "DeliveryFuture",
     "DeliveryTimeoutError",
     "InvalidPartitionError",
     "InvalidTopicError",
@@ -62,6 +65,8 @@ __all__ = [
     "Message",
     "MessageTooLargeError",
     "MessageTypeError",
+    "Observer",
+    "OutgoingMessage",
     "PartitionStrategyError",
     "ProduceError",
     "Producer",
@@ -72,6 +77,7 @@ __all__ = [
     "SASLConfig",
     "SSLConfig",
     "SerializationError",
+    "Statistics",
     "UndeliveredMessagesError",
     "UnknownTopicError",
 ]

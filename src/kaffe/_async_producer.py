@@ -1,67 +1,130 @@
 """
-``AsyncProducer``: the asyncio face. Nothing that can wait runs on the event loop.
+``AsyncProducer``: the asyncio face. It holds only the waiting, and the loop never waits.
 
-librdkafka's ``produce()`` never blocks (it raises when its queue is full, and the
-loop then sleeps without blocking); metadata requests run in a worker thread; and
-delivery reports are served by the engine's poller thread, which resolves the
-waiting futures in batches with one ``call_soon_threadsafe`` per poll.
+librdkafka's ``produce()`` never blocks (it refuses when its queue is full, and the
+task then sleeps without blocking the loop). Everything that can wait runs in a
+worker thread: start-up analysis, metadata for a topic not analysed yet or for a
+partition beyond the known count, ``refresh_metadata()``, ``flush()`` and
+``aclose()``. Outcomes are served by the engine's threads (or on the loop itself,
+once per loop iteration while tasks produce) and handed to the loop in bursts: one
+``call_soon_threadsafe`` wakes the loop for every outcome that arrives before it
+runs.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import sys
-import time
 from collections.abc import Iterable, Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, overload
+from typing import Any, overload
 
-from ._base import NOT_TAKEN, BaseProducer, Engine, State, TopicState, to_delivery
 from ._config import ProducerConfig, ProducerOptions
+from ._core import Batch, Core, MissingMetadata, ProducerBase, State, Waiter, now
+from ._engine import Engine
 from ._errors import (
-    BatchProduceError,
     DeliveryTimeoutError,
     KaffeError,
+    ProducerClosedError,
     QueueFullError,
+    UndeliveredMessagesError,
 )
-from ._types import Delivery, Headers, Message
+from ._types import Delivery, Headers, Message, OutgoingMessage
 
 if sys.version_info >= (3, 11):
     from typing import Self, Unpack
 else:  # pragma: no cover - Python 3.10
     from typing_extensions import Self, Unpack
 
-if TYPE_CHECKING:
-    from confluent_kafka import KafkaError
-
 __all__ = ["AsyncProducer"]
 
 _QUEUE_FULL_PAUSE = 0.005
 _OPEN = State.OPEN
-#: What ``rk.produce`` raises for a message it did not take (see ``_enqueue``).
 
 
-class _AsyncSlot:
-    """Delivery callback that hands the outcome of one message to the event loop."""
+def _settle(future: asyncio.Future[Any], outcome: Any, failed: bool) -> None:
+    if future.done():  # cancelled by its waiter; the message was still sent
+        return
+    if failed:
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)
 
-    __slots__ = ("future", "producer")
 
-    def __init__(self, future: asyncio.Future[Delivery], producer: AsyncProducer) -> None:
+class _LoopHandOff:
+    """
+    Hands outcomes to the event loop: one wake-up for every burst of outcomes.
+
+    Outcomes served on the loop thread itself settle at once; outcomes served on
+    another thread queue up, and the first of a burst schedules one drain on the
+    loop (``append``/``popleft`` are atomic, and the flag is re-armed before the
+    drain empties the queue, so no outcome is ever left behind).
+    """
+
+    __slots__ = ("loop", "on_loop", "pending", "scheduled")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.pending: collections.deque[tuple[asyncio.Future[Any], Any, bool]] = (
+            collections.deque()
+        )
+        self.scheduled = False
+        #: True while the loop thread itself serves outcomes.
+        self.on_loop = False
+
+    def push(self, future: asyncio.Future[Any], outcome: Any, failed: bool) -> None:
+        if self.on_loop:
+            _settle(future, outcome, failed)
+            return
+        self.pending.append((future, outcome, failed))
+        if not self.scheduled:
+            self.scheduled = True
+            try:
+                self.loop.call_soon_threadsafe(self.drain)
+            except RuntimeError:  # the loop is closed: nobody is waiting any more
+                pass
+
+    def drain(self) -> None:
+        self.scheduled = False
+        pending = self.pending
+        while pending:
+            _settle(*pending.popleft())
+
+
+class _AsyncWaiter(Waiter):
+    """Where the outcome of one message of the asyncio face lands: an asyncio future."""
+
+    __slots__ = ("future", "hand_off")
+
+    def __init__(self, core: Core, future: asyncio.Future[Delivery], hand_off: _LoopHandOff):
+        self.core = core
+        self.contexts = None
         self.future = future
-        self.producer = producer
+        self.hand_off = hand_off
 
-    def __call__(self, error: KafkaError | None, message: Any) -> None:
-        engine = self.producer._engine
-        assert engine is not None
-        if error is None:
-            engine.async_done.append((self.future, to_delivery(message), False))
-        else:
-            engine.async_done.append(
-                (self.future, self.producer._failed(engine, error, message), True)
-            )
+    def resolve(self, delivery: Delivery) -> None:
+        self.hand_off.push(self.future, delivery, False)
+
+    def reject(self, error: KaffeError) -> None:
+        self.hand_off.push(self.future, error, True)
 
 
-class AsyncProducer(BaseProducer):
+class _LoopBatch(Batch):
+    """A batch a task awaits: its future resolves when the last outcome is in."""
+
+    __slots__ = ("future", "hand_off")
+
+    def __init__(self, size: int, future: asyncio.Future[None], hand_off: _LoopHandOff) -> None:
+        super().__init__(size)
+        self.future = future
+        self.hand_off = hand_off
+
+    def complete(self) -> None:
+        self.hand_off.push(self.future, None, False)
+
+
+class AsyncProducer(ProducerBase):
     """
     The asyncio twin of :class:`kaffe.Producer`, with the same options and operations.
 
@@ -84,13 +147,16 @@ class AsyncProducer(BaseProducer):
         self, config: ProducerConfig | None = None, /, **options: Unpack[ProducerOptions]
     ) -> None:
         super().__init__(config, **options)
+        self._engine: Engine | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._hand_off: _LoopHandOff | None = None
         #: True while a serving turn is scheduled on the loop (see ``_serve_soon``).
         self._serve_scheduled = False
         #: Futures ``produce_sync`` awaits, with their deadlines (loop time), oldest first.
         #: One watchdog timer fails overdue ones: far cheaper than a timer per message.
         self._awaited: dict[asyncio.Future[Delivery], float] = {}
         self._watchdog: asyncio.TimerHandle | None = None
+        self._closing = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Self:
@@ -114,21 +180,21 @@ class AsyncProducer(BaseProducer):
             BrokerUnavailableError: No broker answered within ``start_timeout``.
             UnknownTopicError: A configured topic does not exist.
         """
-        if self._state is State.OPEN:
+        if self._engine is not None:
+            self._engine.check_open()
             return
-        if self._state is not State.UNOPENED:
-            self._check_open()
-        self._loop = asyncio.get_running_loop()
-        engine = await asyncio.to_thread(self._open_engine)
-        engine.async_loop = self._loop
-        self._state = State.OPEN
+        if self._closing:
+            raise ProducerClosedError("the producer is closed; create a new one", reason="closed")
+        loop = self._loop = asyncio.get_running_loop()
+        self._hand_off = _LoopHandOff(loop)
+        engine = await asyncio.to_thread(Engine, self._core)
         try:
-            await asyncio.to_thread(self._analyse_topics)
+            await asyncio.to_thread(engine.analyse_configured)
         except BaseException:
-            self._state = State.CLOSED
-            await asyncio.to_thread(engine.discard)
+            await asyncio.to_thread(engine.abandon)
             raise
-        self._start_refresher()
+        engine.start_refresher()
+        self._engine = engine
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -142,104 +208,91 @@ class AsyncProducer(BaseProducer):
     ) -> None:
         await self.aclose()
 
+    def _open_engine(self) -> Engine:
+        engine = self._engine
+        if engine is None:
+            if self._closing:
+                raise ProducerClosedError(
+                    "the producer is closed; create a new one", reason="closed"
+                )
+            raise ProducerClosedError("the producer is not started yet", reason="not started")
+        if engine.state is not _OPEN:
+            engine.check_open()
+        return engine
+
+    # --- building, with metadata fetched off the loop ------------------------------------
+
+    async def _message(
+        self, args: tuple[Any, ...], headers: Headers | None, timestamp: int | None
+    ) -> OutgoingMessage:
+        core = self._core
+        refreshed = False
+        for _ in range(2):
+            try:
+                return core.message(args, headers, timestamp, refreshed=refreshed)
+            except MissingMetadata as missing:
+                refreshed = await self._fetch(missing)
+        return core.message(args, headers, timestamp, refreshed=True)
+
+    async def _fetch(self, missing: MissingMetadata) -> bool:
+        """Fetch what the core misses in a worker thread; return True when it was a re-read."""
+        engine = self._open_engine()
+        if missing.partition is None:
+            await asyncio.to_thread(engine.analyse, missing.topic)
+            return False
+        await asyncio.to_thread(engine.refresh, missing.topic)
+        return True
+
     # --- producing ------------------------------------------------------------------------
 
-    async def _state_of(self, topic: str) -> TopicState:
-        state = self._topics.get(topic)
-        if state is None:
-            state = await asyncio.to_thread(self._analyse_topic, topic)
-        return state
-
-    async def _submit(
-        self,
-        engine: Engine,
-        args: tuple[Any, ...],
-        headers: Headers | None,
-        timestamp: int | None,
+    async def _hand_over(
+        self, engine: Engine, message: OutgoingMessage, started: float
     ) -> asyncio.Future[Delivery]:
-        chosen = self._plain_partition(args, headers)
-        if chosen is not None:
-            topic, key, value = args
-            built: tuple[int, Any, Any, Any] = (chosen, key, value, None)
-        else:
-            topic, partition, key, value = self._parse_call(args)
-            if topic not in self._topics:
-                await self._state_of(topic)
-            built = self._build(topic, partition, key, value, headers)
-        future = self._enqueue_now(engine, topic, *built, timestamp)
-        if future is None:  # librdkafka's queue is full: wait for room without blocking
-            future = await self._enqueue(engine, topic, *built, timestamp)
+        """Hand one message to librdkafka, waiting without blocking while its queue is full."""
+        loop = self._loop
+        assert loop is not None and self._hand_off is not None
+        future: asyncio.Future[Delivery] = loop.create_future()
+        waiter = _AsyncWaiter(self._core, future, self._hand_off)
+        if not engine.send((message,), (waiter,), None, started):
+            deadline = loop.time() + self._queue_full_timeout
+            while True:
+                await asyncio.sleep(_QUEUE_FULL_PAUSE)
+                engine = self._open_engine()
+                if engine.send((message,), (waiter,), None, started):
+                    break
+                if loop.time() >= deadline:
+                    error = QueueFullError(
+                        f"librdkafka's queue stayed full for {self._queue_full_timeout:g}s "
+                        f"while producing to {message.topic!r}; the cluster is not keeping up",
+                        topic=message.topic,
+                        partition=message.partition,
+                        reason="queue full",
+                        retriable=True,
+                    )
+                    waiter(error, None)
+                    raise error
+        self._produced(engine)
         return future
 
-    def _enqueue_now(
-        self,
-        engine: Engine,
-        topic: str,
-        partition: int,
-        key: Any,
-        value: Any,
-        headers: Any,
-        timestamp: int | None,
-    ) -> asyncio.Future[Delivery] | None:
-        """Hand one message to librdkafka; ``None`` when its queue is full."""
-        assert self._loop is not None
-        future: asyncio.Future[Delivery] = self._loop.create_future()
-        slot = _AsyncSlot(future, self)
-        try:
-            if headers is None and timestamp is None:
-                engine.rk.produce(topic, value, key, partition, slot)
-            else:
-                engine.rk.produce(topic, value, key, partition, slot, None, timestamp or 0, headers)
-        except NOT_TAKEN:
-            if not self._send(engine, topic, partition, key, value, headers, timestamp, slot, None):
-                return None
-        self._produced_one(engine)
-        return future
-
-    def _produced_one(self, engine: Engine) -> None:
-        engine.produced += 1
+    def _produced(self, engine: Engine) -> None:
         if not self._serve_scheduled:
             # Serve reports on the loop once per loop iteration while it produces:
             # callbacks then run here, without a GIL hand-off per report.
             self._serve_scheduled = True
             assert self._loop is not None
             self._loop.call_soon(self._serve_soon)
-        if not engine.poller_busy:
-            engine.wake_poller()
 
     def _serve_soon(self) -> None:
         self._serve_scheduled = False
         engine = self._engine
-        if engine is not None and self._state is _OPEN:
-            engine.serve_ready_on_loop()
-
-    async def _enqueue(
-        self,
-        engine: Engine,
-        topic: str,
-        partition: int,
-        key: Any,
-        value: Any,
-        headers: Any,
-        timestamp: int | None,
-    ) -> asyncio.Future[Delivery]:
-        assert self._loop is not None
-        future: asyncio.Future[Delivery] = self._loop.create_future()
-        slot = _AsyncSlot(future, self)
-        deadline = time.monotonic() + self.config.queue_full_timeout
-        while not self._send(engine, topic, partition, key, value, headers, timestamp, slot, None):
-            if time.monotonic() >= deadline:
-                raise QueueFullError(
-                    f"librdkafka's queue stayed full for {self.config.queue_full_timeout:g}s "
-                    f"while producing to {topic!r}; the cluster is not keeping up",
-                    topic=topic,
-                    partition=partition,
-                    reason="queue full",
-                    retriable=True,
-                )
-            await asyncio.sleep(_QUEUE_FULL_PAUSE)
-        self._produced_one(engine)
-        return future
+        hand_off = self._hand_off
+        if engine is None or hand_off is None or engine.state is not _OPEN:
+            return
+        hand_off.on_loop = True
+        try:
+            engine.serve_ready()
+        finally:
+            hand_off.on_loop = False
 
     @overload
     async def produce(
@@ -281,15 +334,19 @@ class AsyncProducer(BaseProducer):
         Hand one message over and return a future of its :class:`Delivery` at once.
 
         Takes the same forms as :meth:`produce_sync`. Awaiting this call only waits
-        (without blocking the loop) when librdkafka's queue is full.
+        (without blocking the loop) for metadata of a topic not analysed yet, or
+        while librdkafka's queue is full.
 
         Returns:
             An asyncio future that resolves on acknowledgement.
         """
-        engine = self._engine
-        if self._state is not _OPEN or engine is None or engine.forked:
-            engine = self._check_open()
-        return await self._submit(engine, args, headers, timestamp)
+        engine = self._open_engine()
+        started = now() if self._observing else 0.0
+        try:
+            message = self._core.message(args, headers, timestamp)
+        except MissingMetadata:
+            message = await self._message(args, headers, timestamp)
+        return await self._hand_over(engine, message, started)
 
     @overload
     async def produce_sync(
@@ -337,37 +394,41 @@ class AsyncProducer(BaseProducer):
         Returns:
             Where the message was stored.
         """
-        engine = self._engine
-        if self._state is not _OPEN or engine is None or engine.forked:
-            engine = self._check_open()
-        waiters = engine.sync_waiters
-        waiters.append(None)  # from here on, whoever serves flushes instead of lingering
+        engine = self._open_engine()
+        started = now() if self._observing else 0.0
         try:
-            future = await self._submit(engine, args, headers, timestamp)
-            if not future.done():
-                loop = self._loop
-                assert loop is not None
-                awaited = self._awaited
-                awaited[future] = loop.time() + self._delivery_wait
-                if self._watchdog is None:
-                    self._watchdog = loop.call_later(self._delivery_wait, self._expire_overdue)
-                try:
-                    return await future
-                finally:
-                    del awaited[future]
-            return future.result()
+            message = self._core.message(args, headers, timestamp)
+        except MissingMetadata:
+            message = await self._message(args, headers, timestamp)
+        waiting = engine.sync_waiters
+        waiting.append(None)  # from here on, whoever serves flushes instead of lingering
+        try:
+            future = await self._hand_over(engine, message, started)
+            if future.done():
+                return future.result()
+            loop = self._loop
+            assert loop is not None
+            awaited = self._awaited
+            awaited[future] = loop.time() + engine.delivery_wait
+            if self._watchdog is None:
+                self._watchdog = loop.call_later(engine.delivery_wait, self._expire_overdue)
+            try:
+                return await future
+            finally:
+                del awaited[future]
         finally:
-            waiters.pop()
+            waiting.pop()
 
     def _expire_overdue(self) -> None:
         """Fail awaited futures whose report is overdue; re-arm for the next deadline."""
         loop = self._loop
-        assert loop is not None
-        now = loop.time()
+        engine = self._engine
+        assert loop is not None and engine is not None
+        now_ = loop.time()
         overdue = []
         next_deadline = None
         for future, deadline in self._awaited.items():  # oldest first
-            if deadline > now:
+            if deadline > now_:
                 next_deadline = deadline
                 break
             overdue.append(future)
@@ -375,7 +436,7 @@ class AsyncProducer(BaseProducer):
             if not future.done():  # a report that comes in later is ignored
                 future.set_exception(
                     DeliveryTimeoutError(
-                        f"no delivery report within {self._delivery_wait:g}s",
+                        f"no delivery report within {engine.delivery_wait:g}s",
                         reason="timed out",
                         retriable=True,
                     )
@@ -399,64 +460,63 @@ class AsyncProducer(BaseProducer):
         Raises:
             BatchProduceError: Some messages failed; it lists which were delivered.
         """
-        engine = self._check_open()
-        topic_name = self._topic_arg(topic)
-        await self._state_of(topic_name)
-        prepared = self._prepare_batch(topic_name, messages)
-        futures: list[asyncio.Future[Delivery] | KaffeError] = []
-        waiters = engine.sync_waiters
-        waiters.append(None)  # the batch is awaited: whoever serves flushes, not lingers
+        engine = self._open_engine()
+        started = now() if self._observing else 0.0
+        core = self._core
+        name = core.topic_name(topic)
+        if not isinstance(messages, (list, tuple)):
+            messages = list(messages)
+        refreshed = False
+        for attempt in range(3):
+            try:
+                built = core.batch(name, messages, refreshed=refreshed or attempt == 2)
+                break
+            except MissingMetadata as missing:
+                if attempt == 2:
+                    raise
+                refreshed = await self._fetch(missing)
+        if not built:
+            return []
+        loop = self._loop
+        assert loop is not None and self._hand_off is not None
+        done: asyncio.Future[None] = loop.create_future()
+        batch = _LoopBatch(len(built), done, self._hand_off)
+        slots = batch.slots(core)
+        waiting = engine.sync_waiters
+        waiting.append(None)  # the batch is awaited: whoever serves flushes, not lingers
         try:
-            for partition, key, value, headers, timestamp in prepared:
-                try:
-                    sent = self._enqueue_now(
-                        engine, topic_name, partition, key, value, headers, timestamp
-                    )
-                    if sent is None:
-                        sent = await self._enqueue(
-                            engine, topic_name, partition, key, value, headers, timestamp
-                        )
-                    futures.append(sent)
-                except KaffeError as error:
-                    futures.append(error)
-            pending = [future for future in futures if isinstance(future, asyncio.Future)]
-            if pending:
-                engine.wake_poller()
-                await asyncio.wait(pending, timeout=self._delivery_wait)
+            sent = 0
+            deadline = loop.time() + self._queue_full_timeout
+            while sent < len(built):
+                engine = self._open_engine()
+                handed = engine.send(built[sent:], slots[sent:], None, started)
+                sent += handed
+                if sent < len(built):
+                    if handed:
+                        deadline = loop.time() + self._queue_full_timeout
+                    elif loop.time() >= deadline:
+                        for message, slot in zip(built[sent:], slots[sent:], strict=True):
+                            slot(
+                                QueueFullError(
+                                    "librdkafka's queue stayed full for "
+                                    f"{self._queue_full_timeout:g}s while producing to "
+                                    f"{name!r}; the cluster is not keeping up",
+                                    topic=name,
+                                    partition=message.partition,
+                                    reason="queue full",
+                                    retriable=True,
+                                ),
+                                None,
+                            )
+                        break
+                    await asyncio.sleep(_QUEUE_FULL_PAUSE)
+            self._produced(engine)
+            engine.wake_poller()
+            if not done.done():
+                await asyncio.wait([done], timeout=engine.delivery_wait)
         finally:
-            waiters.pop()
-        deliveries: list[Delivery | None] = []
-        errors: list[KaffeError | None] = []
-        for future in futures:
-            if isinstance(future, KaffeError):
-                deliveries.append(None)
-                errors.append(future)
-            elif not future.done():
-                future.cancel()
-                deliveries.append(None)
-                errors.append(
-                    DeliveryTimeoutError(
-                        "no delivery report in time",
-                        topic=topic_name,
-                        reason="timed out",
-                        retriable=True,
-                    )
-                )
-            elif future.exception() is not None:
-                deliveries.append(None)
-                errors.append(future.exception())  # type: ignore[arg-type]
-            else:
-                deliveries.append(future.result())
-                errors.append(None)
-        failed = sum(error is not None for error in errors)
-        if failed:
-            raise BatchProduceError(
-                f"{failed} of {len(errors)} messages to {topic_name!r} were not delivered",
-                topic=topic_name,
-                deliveries=deliveries,
-                errors=errors,
-            )
-        return deliveries  # type: ignore[return-value]
+            waiting.pop()
+        return batch.result(name)
 
     async def partitions_count(self, topic: str | None = None) -> int:
         """
@@ -468,9 +528,22 @@ class AsyncProducer(BaseProducer):
         Returns:
             The partition count.
         """
-        self._check_open()
-        name = self._parse_call((None, None))[0] if topic is None else self._topic_arg(topic)
-        return (await self._state_of(name)).partitions_count
+        engine = self._open_engine()
+        core = self._core
+        name = core.default_topic() if topic is None else core.topic_name(topic)
+        if name not in core.topics:
+            await asyncio.to_thread(engine.analyse, name)
+        return core.topics[name].partitions_count
+
+    async def refresh_metadata(self) -> None:
+        """
+        Re-read the partition count of every known topic now, in a worker thread.
+
+        Raises:
+            ProducerClosedError: The producer is closed.
+        """
+        engine = self._open_engine()
+        await asyncio.to_thread(engine.refresh_all)
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -484,14 +557,16 @@ class AsyncProducer(BaseProducer):
         Returns:
             How many messages are still outstanding.
         """
-        engine = self._check_open()
+        engine = self._open_engine()
         return await asyncio.to_thread(
-            engine.flush, self._delivery_wait if timeout is None else timeout
+            engine.flush, engine.delivery_wait if timeout is None else timeout
         )
 
     async def aclose(self, timeout: float | None = None) -> None:
         """
-        Deliver what is outstanding, then release the connection. Calling it again does nothing.
+        Deliver what is outstanding, then release the connection and its threads.
+
+        Calling it again does nothing.
 
         Args:
             timeout: Seconds to wait; ``delivery_timeout`` when ``None``.
@@ -499,13 +574,21 @@ class AsyncProducer(BaseProducer):
         Raises:
             UndeliveredMessagesError: Messages were still unacknowledged at the timeout.
         """
-        if self._state is State.OPEN and self._watchdog is not None:
+        self._closing = True
+        if self._watchdog is not None:
             self._watchdog.cancel()
             self._watchdog = None
-        engine = self._begin_close()
-        if engine is None:
+        engine = self._engine
+        if engine is None or engine.state is not _OPEN:
             return
         try:
-            await asyncio.to_thread(self._close_engine, engine, timeout, "aclose")
+            left = await asyncio.to_thread(
+                engine.close, engine.delivery_wait if timeout is None else timeout
+            )
         finally:
             await asyncio.sleep(0)  # let the last resolutions run
+        if left:
+            raise UndeliveredMessagesError(
+                f"aclose() timed out with {left} message(s) not acknowledged; they were dropped",
+                undelivered=left,
+            )

@@ -61,6 +61,14 @@ __all__ = [
     "SerializationError",
     "UndeliveredMessagesError",
     "UnknownTopicError",
+    "is_connection_failure",
+    "is_metadata_timeout",
+    "is_unknown_topic",
+    "is_worth_a_warning",
+    "means_metadata_changed",
+    "means_topic_settling",
+    "redact",
+    "translate_kafka_error",
 ]
 
 _REDACTED = "***"
@@ -305,6 +313,45 @@ _RETRIABLE_CODES = frozenset(
         KafkaError.THROTTLING_QUOTA_EXCEEDED,
     }
 )
+
+
+#: Metadata errors of a topic that is still being created or is electing leaders.
+_SETTLING_CODES = frozenset(
+    {KafkaError.LEADER_NOT_AVAILABLE, KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_TOPIC}
+)
+#: Delivery errors that mean kaffe's partition counts are out of date.
+_METADATA_CHANGED_CODES = frozenset({KafkaError._UNKNOWN_PARTITION, KafkaError.UNKNOWN_TOPIC_OR_PART})
+_CONNECTION_FAILURE_CODES = frozenset({KafkaError._TIMED_OUT, KafkaError._TRANSPORT})
+
+
+def is_unknown_topic(error: KafkaError) -> bool:
+    """True when ``error`` says the topic does not exist."""
+    return error.code() in _UNKNOWN_TOPIC_CODES
+
+
+def means_topic_settling(error: KafkaError) -> bool:
+    """True when a topic's metadata error goes away by itself (creation, leader election)."""
+    return error.code() in _SETTLING_CODES
+
+
+def means_metadata_changed(error: KafkaError) -> bool:
+    """True when a delivery error means the topic's partition count changed."""
+    return error.code() in _METADATA_CHANGED_CODES
+
+
+def is_metadata_timeout(error: KafkaError) -> bool:
+    """True when a metadata request merely ran out of time."""
+    return error.code() == KafkaError._TIMED_OUT
+
+
+def is_connection_failure(error: KafkaError) -> bool:
+    """True when ``error`` says no broker could be reached (timeout or transport failure)."""
+    return error.code() in _CONNECTION_FAILURE_CODES
+
+
+def is_worth_a_warning(error: KafkaError) -> bool:
+    """True for client errors an application should hear of: all brokers down, or fatal."""
+    return error.code() == KafkaError._ALL_BROKERS_DOWN or bool(error.fatal())
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:

@@ -1,4 +1,11 @@
-"""``Producer``: the threaded face. Calls block the calling thread, never the process."""
+"""
+``Producer``: the threaded face. It holds only the waiting; calls block the calling thread.
+
+A call is built into one message by the core, handed to librdkafka by the engine's
+one ``send``, and settled through the core's one outcome function. This module
+adds the three ways a thread waits for outcomes: a lock per ``produce_sync``, a
+:class:`DeliveryFuture` per ``produce()``, and one wake-up per batch.
+"""
 
 from __future__ import annotations
 
@@ -7,59 +14,50 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future
-from concurrent.futures import _base as _futures
-from functools import partial
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, overload
+from typing import Any, overload
 
-from ._base import INLINE_SERVE_EVERY, NOT_TAKEN, BaseProducer, State, to_delivery
 from ._config import ProducerConfig, ProducerOptions
-from ._errors import (
-    BatchProduceError,
-    DeliveryTimeoutError,
-    KaffeError,
-    QueueFullError,
-)
-from ._types import Delivery, Headers, Message
+from ._core import Batch, Core, MissingMetadata, ProducerBase, State, Waiter, now
+from ._engine import Engine
+from ._errors import DeliveryTimeoutError, KaffeError, UndeliveredMessagesError
+from ._types import Delivery, Headers, Message, OutgoingMessage
 
 if sys.version_info >= (3, 11):
     from typing import Self, Unpack
 else:  # pragma: no cover - Python 3.10
     from typing_extensions import Self, Unpack
 
-if TYPE_CHECKING:
-    from confluent_kafka import KafkaError
+__all__ = ["DeliveryFuture", "Producer"]
 
-__all__ = ["Producer"]
-
-_SERVE_MASK = INLINE_SERVE_EVERY - 1
 #: Seconds a waiting caller sleeps on its own report before checking whether it can lead.
 _FOLLOWER_NAP = 0.1
-#: What ``rk.produce`` raises for a message it did not take: a full queue, or input it
-#: refused. ``BaseProducer._send`` then retries (bounded) and translates the error.
-_RUNNING = _futures.RUNNING
-_FINISHED = _futures.FINISHED
-#: Guards the rare creation of a :class:`_DeliveryFuture`'s Condition.
-_CONDITION_SETUP = threading.Lock()
 _OPEN = State.OPEN
-_new_tuple = tuple.__new__
+#: Guards turning a :class:`DeliveryFuture` into a full ``concurrent.futures.Future``.
+_MATERIALIZE = threading.Lock()
 
 
-class _SyncSlot:
-    """Where the delivery report of one ``produce_sync`` lands."""
+class _SyncWaiter(Waiter):
+    """Where the outcome of one ``produce_sync`` lands; its lock opens when it does."""
 
-    __slots__ = ("done", "error", "lock", "message")
+    __slots__ = ("delivery", "done", "error", "lock")
 
-    def __init__(self) -> None:
+    def __init__(self, core: Core) -> None:
+        self.core = core
+        self.contexts = None
         self.done = False
-        self.error: KafkaError | None = None
-        self.message: Any = None
+        self.delivery: Delivery | None = None
+        self.error: KaffeError | None = None
         self.lock = threading.Lock()
         self.lock.acquire()
 
-    def __call__(self, error: KafkaError | None, message: Any) -> None:
+    def resolve(self, delivery: Delivery) -> None:
+        self.delivery = delivery
+        self.done = True
+        self.lock.release()
+
+    def reject(self, error: KaffeError) -> None:
         self.error = error
-        self.message = message
         self.done = True
         self.lock.release()
 
@@ -67,63 +65,97 @@ class _SyncSlot:
         return self.done
 
 
-class _DeliveryFuture(Future):  # type: ignore[type-arg]
+class DeliveryFuture(Waiter, Future):  # type: ignore[type-arg]
     """
-    A ``concurrent.futures.Future[Delivery]`` that is its own delivery callback.
+    The future of one ``produce()``: a ``concurrent.futures.Future[Delivery]``.
 
-    Built for ``produce()``'s hot path, where most futures are never waited on:
+    It works wherever a ``concurrent.futures.Future`` does (``result()``,
+    ``exception()``, ``add_done_callback()``, ``concurrent.futures.wait()`` and
+    ``as_completed()``, ``asyncio.wrap_future()``), with these semantics:
 
     * it starts *running*: the message is handed over and cannot be withdrawn, so
-      ``cancel()`` returns False, as for a running task;
-    * its Condition is created only when someone waits or watches (``result()``,
-      ``add_done_callback()``, ``concurrent.futures.wait()``), and settling takes no
-      lock while nobody does;
-    * it keeps librdkafka's report and builds the :class:`Delivery` on the first
-      ``result()``, so futures nobody reads cost no more than the report itself.
+      ``cancel()`` returns False and ``cancelled()`` is always False;
+    * it resolves with the :class:`~kaffe.Delivery` once the broker acknowledges the
+      message, or with the :class:`~kaffe.KaffeError` it failed with;
+    * futures nobody waits on stay cheap: the machinery of a full
+      ``concurrent.futures.Future`` (its condition variable) is set up, through its
+      public constructor, only when something waits on a future still pending or
+      hands it to ``concurrent.futures``.
+
+    .. versionadded:: 0.2.0
+       Its own type; ``produce()`` returned a plain ``concurrent.futures.Future`` before.
     """
 
-    # Future.__init__ sets these per instance; class defaults save the allocations
-    # until someone waits or watches (see _condition).
-    _result = None
-    _exception = None
-    _waiters: Any = ()
-    _done_callbacks: Any = ()
-    _kaffe_condition: threading.Condition | None = None
+    __slots__ = ("_outcome", "_settled", "_stdlib")
 
-    def __init__(self, producer: Producer) -> None:
-        self._state = _RUNNING
-        self._producer = producer
+    def __init__(self, core: Core) -> None:  # no Future.__init__ yet: see _materialize
+        self.core = core
+        self.contexts = None
+        self._settled = False
+        self._outcome: Delivery | KaffeError | None = None
+        self._stdlib = False
 
-    @property
-    def _condition(self) -> threading.Condition:
-        condition = self._kaffe_condition
-        if condition is None:
-            with _CONDITION_SETUP:
-                condition = self._kaffe_condition
-                if condition is None:
-                    self._waiters = []
-                    self._done_callbacks = []
-                    condition = self._kaffe_condition = threading.Condition()
-        return condition
+    # --- settling (from the outcome function) -------------------------------------------
 
-    @_condition.setter
-    def _condition(self, condition: threading.Condition) -> None:
-        self._kaffe_condition = condition
+    def resolve(self, delivery: Delivery) -> None:
+        self._settle(delivery)
+
+    def reject(self, error: KaffeError) -> None:
+        self._settle(error)
+
+    def _settle(self, outcome: Delivery | KaffeError) -> None:
+        self._outcome = outcome
+        self._settled = True
+        if self._stdlib:  # someone waits or watches through the full Future
+            with _MATERIALIZE:
+                self._settle_stdlib()
+
+    def _settle_stdlib(self) -> None:
+        # Called with _MATERIALIZE held, once the full Future exists.
+        if Future.done(self):
+            return
+        outcome = self._outcome
+        if isinstance(outcome, BaseException):
+            Future.set_exception(self, outcome)
+        else:
+            Future.set_result(self, outcome)
+
+    def _materialize(self) -> None:
+        """Set up the full ``concurrent.futures.Future``, through its public API only."""
+        with _MATERIALIZE:
+            if self._stdlib:
+                return
+            Future.__init__(self)
+            Future.set_running_or_notify_cancel(self)
+            self._stdlib = True
+            if self._settled:
+                self._settle_stdlib()
+
+    def __getattr__(self, name: str) -> Any:
+        # Only attributes that do not exist yet get here: those of the full Future,
+        # which concurrent.futures.wait() and friends use.
+        if name.startswith("__") or self._stdlib:
+            raise AttributeError(name)
+        self._materialize()
+        return getattr(self, name)
+
+    # --- the Future API ---------------------------------------------------------------------
 
     def done(self) -> bool:
-        """Return True once the delivery report has arrived."""
-        return self._state == _FINISHED or super().done()
+        """Return True once the message is acknowledged or failed."""
+        return self._settled
 
-    def exception(self, timeout: float | None = None) -> BaseException | None:
-        """
-        Wait up to ``timeout`` seconds; return the delivery error, or None when delivered.
+    def running(self) -> bool:
+        """Return True while the outcome is pending."""
+        return not self._settled
 
-        Raises:
-            TimeoutError: Not settled within ``timeout``.
-        """
-        if self._state == _FINISHED:  # settled: no need to take (or make) the Condition
-            return self._exception
-        return super().exception(timeout)
+    def cancelled(self) -> bool:
+        """Return False: a message handed to librdkafka cannot be withdrawn."""
+        return False
+
+    def cancel(self) -> bool:
+        """Return False: a message handed to librdkafka cannot be withdrawn."""
+        return False
 
     def result(self, timeout: float | None = None) -> Delivery:
         """
@@ -133,85 +165,66 @@ class _DeliveryFuture(Future):  # type: ignore[type-arg]
             KaffeError: The message was not delivered, typed as in the exception tree.
             TimeoutError: Not settled within ``timeout``.
         """
-        if self._state == _FINISHED and self._exception is None:
-            return self._result  # type: ignore[return-value]
-        return super().result(timeout)  # type: ignore[no-any-return]
+        if self._settled:
+            outcome = self._outcome
+            if isinstance(outcome, BaseException):
+                raise outcome
+            return outcome  # type: ignore[return-value]
+        self._materialize()
+        return Future.result(self, timeout)  # type: ignore[no-any-return]
 
-    def __call__(self, error: KafkaError | None, message: Any) -> None:
-        if error is None:
-            # Built now: librdkafka's message objects must not outlive the callback
-            # (keeping them for later made the garbage collector crash).
-            result = to_delivery(message)
-            exception: KaffeError | None = None
-        else:
-            producer = self._producer
-            engine = producer._engine
-            assert engine is not None
-            result, exception = None, producer._failed(engine, error, message)
-        self._producer = None  # type: ignore[assignment]
-        if self._kaffe_condition is None:
-            self._result = result
-            self._exception = exception
-            self._state = _FINISHED
-            # Whoever creates the Condition from now on finds the state set above.
-            if self._kaffe_condition is None:
-                return
-        # Someone waits or watches: settle as Future.set_result/set_exception do.
-        with self._condition:
-            self._result = result
-            self._exception = exception
-            self._state = _FINISHED
-            for waiter in self._waiters:
-                if exception is None:
-                    waiter.add_result(self)
-                else:
-                    waiter.add_exception(self)
-            self._condition.notify_all()
-        self._invoke_callbacks()  # type: ignore[attr-defined]
+    def exception(self, timeout: float | None = None) -> BaseException | None:
+        """
+        Wait up to ``timeout`` seconds; return the delivery error, or None when delivered.
+
+        Raises:
+            TimeoutError: Not settled within ``timeout``.
+        """
+        if self._settled:
+            outcome = self._outcome
+            return outcome if isinstance(outcome, BaseException) else None
+        self._materialize()
+        return Future.exception(self, timeout)
+
+    def add_done_callback(self, fn: Callable[[Future[Delivery]], object]) -> None:
+        """Call ``fn(future)`` when the future settles (at once when it has)."""
+        if self._settled and not self._stdlib:
+            fn(self)
+            return
+        self._materialize()
+        Future.add_done_callback(self, fn)
+
+    def set_result(self, result: Any) -> None:
+        """Refused: only the producer settles its futures."""
+        raise RuntimeError("a kaffe DeliveryFuture is settled by its producer only")
+
+    def set_exception(self, exception: BaseException | None) -> None:
+        """Refused: only the producer settles its futures."""
+        raise RuntimeError("a kaffe DeliveryFuture is settled by its producer only")
+
+    def __repr__(self) -> str:
+        if not self._settled:
+            return f"<DeliveryFuture at {id(self):#x} pending>"
+        outcome = self._outcome
+        kind = "failed" if isinstance(outcome, BaseException) else "delivered"
+        return f"<DeliveryFuture at {id(self):#x} {kind}: {outcome!r}>"
 
 
-class _Batch:
-    """
-    Collects the delivery reports of one batch; one wake-up for the whole batch.
+class _ThreadBatch(Batch):
+    """A batch a thread waits for: its lock opens when the last outcome is in."""
 
-    Reports arrive only on the thread holding the engine's poll lock, one at a time,
-    so the counters need no lock of their own.
-    """
+    __slots__ = ("lock",)
 
-    __slots__ = ("accepted", "deliveries", "errors", "lock", "producer", "reported", "topic")
-
-    def __init__(self, topic: str, size: int, producer: Producer) -> None:
-        self.topic = topic
-        self.deliveries: list[Delivery | None] = [None] * size
-        self.errors: list[KaffeError | None] = [None] * size
-        self.producer = producer
-        self.reported = 0
-        #: How many messages librdkafka took; more than any count until all are sent.
-        self.accepted = size + 1
+    def __init__(self, size: int) -> None:
+        super().__init__(size)
         self.lock = threading.Lock()
         self.lock.acquire()
 
-    def is_done(self) -> bool:
-        return self.reported >= self.accepted
-
-    def report(self, index: int, error: KafkaError | None, message: Any) -> None:
-        if error is None:
-            kind, stamp = message.timestamp()
-            self.deliveries[index] = _new_tuple(
-                Delivery,
-                (self.topic, message.partition(), message.offset(), stamp if kind else None),
-            )
-        else:
-            producer = self.producer
-            engine = producer._engine
-            assert engine is not None
-            self.errors[index] = producer._failed(engine, error, message)
-        self.reported += 1
-        if self.reported == self.accepted:
-            self.lock.release()
+    def complete(self) -> None:
+        self.lock.release()
 
 
-class Producer(BaseProducer):
+class Producer(ProducerBase):
     """
     A Kafka producer: Kaffe's ``Kaffe.Producer`` for Python.
 
@@ -236,20 +249,19 @@ class Producer(BaseProducer):
     """
 
     _UNCLOSED_HINT = "call close() or use 'with' so queued messages are delivered"
+    _engine: Engine
 
     def __init__(
         self, config: ProducerConfig | None = None, /, **options: Unpack[ProducerOptions]
     ) -> None:
         super().__init__(config, **options)
-        engine = self._open_engine()
-        self._state = State.OPEN
+        engine = self._engine = Engine(self._core)
         try:
-            self._analyse_topics()
+            engine.analyse_configured()
         except BaseException:
-            self._state = State.CLOSED
-            engine.discard()
+            engine.abandon()
             raise
-        self._start_refresher()
+        engine.start_refresher()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Self:
@@ -264,6 +276,32 @@ class Producer(BaseProducer):
             A started producer.
         """
         return cls(ProducerConfig.from_env(environ, **overrides))
+
+    # --- building, with the metadata fetched on this thread ------------------------------
+
+    def _message(
+        self, args: tuple[Any, ...], headers: Headers | None, timestamp: int | None
+    ) -> OutgoingMessage:
+        core = self._core
+        try:
+            return core.message(args, headers, timestamp)
+        except MissingMetadata as missing:
+            refreshed = self._fetch(missing)
+        try:
+            return core.message(args, headers, timestamp, refreshed=refreshed)
+        except MissingMetadata as missing:
+            refreshed = self._fetch(missing)
+        return core.message(args, headers, timestamp, refreshed=True)
+
+    def _fetch(self, missing: MissingMetadata) -> bool:
+        """Fetch what the core misses; return True when it was a re-read."""
+        engine = self._engine
+        assert engine is not None
+        if missing.partition is None:
+            engine.analyse(missing.topic)
+            return False
+        engine.refresh(missing.topic)
+        return True
 
     # --- producing ------------------------------------------------------------------------
 
@@ -325,40 +363,31 @@ class Producer(BaseProducer):
             ProduceError: The cluster refused the message.
             KaffeError: Any other failure, typed as in the exception tree.
         """
-        engine = self._check_open()
-        topic, partition, key, value = self._parse_call(args)
-        partition, key, value, headers_out = self._build(topic, partition, key, value, headers)
-        slot = _SyncSlot()
-        now = time.monotonic()
-        waiters = engine.sync_waiters
-        waiters.append(None)  # from here on, whoever serves flushes instead of lingering
+        engine = self._engine
+        if engine.state is not _OPEN:
+            engine.check_open()
+        started = now() if self._observing else 0.0
+        message = self._message(args, headers, timestamp)
+        waiter = _SyncWaiter(self._core)
+        waiting = engine.sync_waiters
+        waiting.append(None)  # from here on, whoever serves flushes instead of lingering
         try:
-            self._send(
-                engine,
-                topic,
-                partition,
-                key,
-                value,
-                headers_out,
-                timestamp,
-                slot,
-                now + self.config.queue_full_timeout,
-            )
-            self._wait(slot.lock, slot.is_done, now + self._delivery_wait)
+            engine.send((message,), (waiter,), self._queue_full_timeout, started)
+            self._wait(waiter.lock, waiter.is_done, time.monotonic() + engine.delivery_wait)
         finally:
-            waiters.pop()
-        if not slot.done:
-            where = f" partition {partition}" if partition >= 0 else ""
+            waiting.pop()
+        if not waiter.done:
             raise DeliveryTimeoutError(
-                f"no delivery report for topic {topic!r}{where} within {self._delivery_wait:g}s",
-                topic=topic,
-                partition=partition if partition >= 0 else None,
+                f"no delivery report for topic {message.topic!r} partition "
+                f"{message.partition} within {engine.delivery_wait:g}s",
+                topic=message.topic,
+                partition=message.partition,
                 reason="timed out",
                 retriable=True,
             )
-        if slot.error is not None:
-            raise self._failed(engine, slot.error, slot.message)
-        return to_delivery(slot.message)
+        if waiter.error is not None:
+            raise waiter.error
+        return waiter.delivery  # type: ignore[return-value]
 
     @overload
     def produce(
@@ -369,7 +398,7 @@ class Producer(BaseProducer):
         *,
         headers: Headers | None = None,
         timestamp: int | None = None,
-    ) -> Future[Delivery]: ...
+    ) -> DeliveryFuture: ...
     @overload
     def produce(
         self,
@@ -380,7 +409,7 @@ class Producer(BaseProducer):
         *,
         headers: Headers | None = None,
         timestamp: int | None = None,
-    ) -> Future[Delivery]: ...
+    ) -> DeliveryFuture: ...
     @overload
     def produce(
         self,
@@ -392,10 +421,10 @@ class Producer(BaseProducer):
         *,
         headers: Headers | None = None,
         timestamp: int | None = None,
-    ) -> Future[Delivery]: ...
+    ) -> DeliveryFuture: ...
     def produce(
         self, *args: Any, headers: Headers | None = None, timestamp: int | None = None
-    ) -> Future[Delivery]:
+    ) -> DeliveryFuture:
         """
         Send one message without waiting; the future resolves on acknowledgement.
 
@@ -405,43 +434,15 @@ class Producer(BaseProducer):
         :class:`QueueFullError`.
 
         Returns:
-            A future of the :class:`Delivery`.
+            A future of the :class:`Delivery` (a ``concurrent.futures.Future``).
         """
         engine = self._engine
-        if self._state is not _OPEN or engine is None or engine.forked:
-            engine = self._check_open()
-        plain = self._plain_partition(args, headers)
-        if plain is not None:
-            topic, key, value = args
-            chosen, headers_out = plain, None
-        else:
-            topic, partition, key, value = self._parse_call(args)
-            chosen, key, value, headers_out = self._build(topic, partition, key, value, headers)
-        future = _DeliveryFuture(self)
-        try:
-            if headers_out is None and timestamp is None:
-                engine.rk.produce(topic, value, key, chosen, future)
-            else:
-                engine.rk.produce(
-                    topic, value, key, chosen, future, None, timestamp or 0, headers_out
-                )
-        except NOT_TAKEN:
-            self._send(
-                engine,
-                topic,
-                chosen,
-                key,
-                value,
-                headers_out,
-                timestamp,
-                future,
-                time.monotonic() + self.config.queue_full_timeout,
-            )
-        produced = engine.produced = engine.produced + 1
-        if not produced & _SERVE_MASK:
-            engine.serve_inline()
-        elif not engine.poller_busy:
-            engine.wake_poller()
+        if engine.state is not _OPEN:
+            engine.check_open()
+        started = now() if self._observing else 0.0
+        message = self._message(args, headers, timestamp)
+        future = DeliveryFuture(self._core)
+        engine.send((message,), (future,), self._queue_full_timeout, started)
         return future
 
     def produce_batch_sync(
@@ -463,96 +464,49 @@ class Producer(BaseProducer):
             BatchProduceError: Some messages failed; it lists which were delivered.
             KaffeError: Bad input, raised before anything is sent.
         """
-        engine = self._check_open()
-        topic_name = self._topic_arg(topic)
-        prepared = self._prepare_batch(topic_name, messages)
-        if not prepared:
+        engine = self._engine
+        if engine.state is not _OPEN:
+            engine.check_open()
+        started = now() if self._observing else 0.0
+        core = self._core
+        name = core.topic_name(topic)
+        if not isinstance(messages, (list, tuple)):
+            messages = list(messages)
+        try:
+            built = core.batch(name, messages)
+        except MissingMetadata as missing:
+            refreshed = self._fetch(missing)
+            try:
+                built = core.batch(name, messages, refreshed=refreshed)
+            except MissingMetadata as missing:
+                built = core.batch(name, messages, refreshed=self._fetch(missing))
+        if not built:
             return []
-        batch = _Batch(topic_name, len(prepared), self)
-        report = batch.report
-        produce = engine.rk.produce
-        accepted = 0
-        queue_stuck = False  # after one QueueFullError, fail the rest at once
-        for index, (partition, key, value, headers, timestamp) in enumerate(prepared):
-            callback = partial(report, index)
-            try:
-                if headers is None and timestamp is None:
-                    produce(topic_name, value, key, partition, callback)
-                else:
-                    produce(
-                        topic_name, value, key, partition, callback, None, timestamp or 0, headers
-                    )
-            except NOT_TAKEN:
-                deadline = 0.0 if queue_stuck else time.monotonic() + self.config.queue_full_timeout
-                try:
-                    self._send(
-                        engine,
-                        topic_name,
-                        partition,
-                        key,
-                        value,
-                        headers,
-                        timestamp,
-                        callback,
-                        deadline,
-                    )
-                except KaffeError as error:
-                    batch.errors[index] = error
-                    queue_stuck = isinstance(error, QueueFullError)
-                    continue
-                queue_stuck = False
-            accepted += 1
-            if not accepted & _SERVE_MASK:
-                engine.produced += INLINE_SERVE_EVERY
-                engine.serve_inline()
-        batch.accepted = accepted
-        if not batch.is_done():
-            waiters = engine.sync_waiters
-            waiters.append(None)
-            try:
-                self._wait(batch.lock, batch.is_done, time.monotonic() + self._delivery_wait)
-            finally:
-                waiters.pop()
-        return self._batch_result(topic_name, batch)
+        batch = _ThreadBatch(len(built))
+        waiting = engine.sync_waiters
+        waiting.append(None)  # the batch is waited for: whoever serves flushes, not lingers
+        try:
+            engine.send(built, batch.slots(core), self._queue_full_timeout, started)
+            if not batch.is_done():
+                self._wait(batch.lock, batch.is_done, time.monotonic() + engine.delivery_wait)
+        finally:
+            waiting.pop()
+        return batch.result(name)
 
     def _wait(self, lock: threading.Lock, done: Callable[[], bool], deadline: float) -> None:
         """
         Wait until ``done()`` or the deadline: lead the serving if nobody does, else follow.
 
-        A follower sleeps on ``lock`` (released by its last delivery report), waking
-        the poller to serve for it, and tries to lead again between naps in case the
+        A follower sleeps on ``lock`` (released by its last outcome), waking the
+        poller to serve for it, and tries to lead again between naps in case the
         thread serving now steps down.
         """
         engine = self._engine
-        assert engine is not None
         while not engine.serve_until(done, deadline):
             engine.wake_poller()
             remaining = deadline - time.monotonic()
             if remaining <= 0 or lock.acquire(timeout=min(remaining, _FOLLOWER_NAP)):
                 return
-
-    @staticmethod
-    def _batch_result(topic: str, batch: _Batch) -> list[Delivery]:
-        if not batch.is_done():
-            for index, delivery in enumerate(batch.deliveries):
-                if delivery is None and batch.errors[index] is None:
-                    batch.errors[index] = DeliveryTimeoutError(
-                        "no delivery report in time",
-                        topic=topic,
-                        reason="timed out",
-                        retriable=True,
-                    )
-        failed = sum(error is not None for error in batch.errors)
-        if failed:
-            first = next(error for error in batch.errors if error is not None)
-            raise BatchProduceError(
-                f"{failed} of {len(batch.errors)} messages to {topic!r} were not delivered "
-                f"(first: {first.message})",
-                topic=topic,
-                deliveries=batch.deliveries,
-                errors=batch.errors,
-            )
-        return batch.deliveries  # type: ignore[return-value]
 
     # --- topics ---------------------------------------------------------------------------
 
@@ -566,9 +520,21 @@ class Producer(BaseProducer):
         Returns:
             The partition count.
         """
-        self._check_open()
-        topic = self._parse_call((None, None))[0] if topic is None else self._topic_arg(topic)
-        return self._topic_state(topic).partitions_count
+        engine = self._engine
+        engine.check_open()
+        name = self._core.default_topic() if topic is None else self._core.topic_name(topic)
+        engine.analyse(name)
+        return self._core.topics[name].partitions_count
+
+    def refresh_metadata(self) -> None:
+        """
+        Re-read the partition count of every known topic now.
+
+        Raises:
+            ProducerClosedError: The producer is closed.
+        """
+        self._engine.check_open()
+        self._engine.refresh_all()
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -582,12 +548,14 @@ class Producer(BaseProducer):
         Returns:
             How many messages are still outstanding (0 when all are settled).
         """
-        engine = self._check_open()
-        return engine.flush(self._delivery_wait if timeout is None else timeout)
+        engine = self._engine
+        return engine.flush(engine.delivery_wait if timeout is None else timeout)
 
     def close(self, timeout: float | None = None) -> None:
         """
-        Deliver what is outstanding, then release the connection. Calling it again does nothing.
+        Deliver what is outstanding, then release the connection and its threads.
+
+        Calling it again does nothing.
 
         Args:
             timeout: Seconds to wait for outstanding messages; ``delivery_timeout`` when ``None``.
@@ -596,9 +564,13 @@ class Producer(BaseProducer):
             UndeliveredMessagesError: Messages were still unacknowledged at the timeout; they
                 were dropped and their futures failed. ``undelivered`` holds the count.
         """
-        engine = self._begin_close()
-        if engine is not None:
-            self._close_engine(engine, timeout, "close")
+        engine = self._engine
+        left = engine.close(engine.delivery_wait if timeout is None else timeout)
+        if left:
+            raise UndeliveredMessagesError(
+                f"close() timed out with {left} message(s) not acknowledged; they were dropped",
+                undelivered=left,
+            )
 
     def __enter__(self) -> Self:
         return self
@@ -610,3 +582,4 @@ class Producer(BaseProducer):
         traceback: TracebackType | None,
     ) -> None:
         self.close()
+

@@ -36,22 +36,30 @@ producer's strategies treat keyless messages the way each reference client does:
 from __future__ import annotations
 
 import hashlib
+import itertools
 import random as _random
 from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 import confluent_kafka
+
+from ._errors import PartitionStrategyError
 
 __all__ = [
     "DEFAULT_STICKY_BATCH_BYTES",
     "HASH_FUNCTIONS",
+    "Placer",
     "RoundRobin",
+    "STRATEGY_NAMES",
     "StickyRandom",
+    "Strategy",
     "crc32",
     "fnv1a",
     "md5",
     "md5_of_bytes",
     "murmur2",
     "random",
+    "strategy",
 ]
 
 KeyLike = bytes | str | bytearray | memoryview | None
@@ -284,3 +292,207 @@ class StickyRandom:
             self._sent = 0
         self._sent += size
         return partition
+
+
+# --- the producer's strategies ---------------------------------------------------------
+
+#: Strategy names a producer accepts for ``partition_strategy``.
+STRATEGY_NAMES = ("md5", "murmur2", "crc32", "fnv1a", "round_robin", "random")
+
+#: The key hashes on ``bytes``, without argument checks: the producer's hot path.
+_KEY_HASHES: dict[str, Callable[[bytes, int], int]] = {
+    "md5": md5_of_bytes,
+    "murmur2": confluent_kafka.murmur2,
+    "crc32": confluent_kafka.consistent,
+    "fnv1a": confluent_kafka.fnv1a,
+}
+
+
+class Placer(Protocol):
+    """One topic's placement: a strategy's choice of partition, with its memory for that topic."""
+
+    def __call__(
+        self,
+        key_bytes: bytes | None,
+        key: Any,
+        value: Any,
+        value_size: int,
+        partitions_count: int,
+        available: Sequence[int],
+    ) -> int:
+        """
+        Choose the partition of one message.
+
+        Args:
+            key_bytes: The key as sent, in bytes (``None`` for a keyless message).
+            key: The key as the caller gave it.
+            value: The value as the caller gave it.
+            value_size: The value's size in bytes as sent.
+            partitions_count: How many partitions the topic has.
+            available: Partitions that have a leader now (all of them when unknown).
+
+        Returns:
+            The partition.
+        """
+        ...
+
+
+class Strategy:
+    """
+    A producer's partition strategy: makes one :class:`Placer` per topic.
+
+    Build one with :func:`strategy`. ``key_hash`` is set for the hashing strategies:
+    a keyed message is then placed by ``key_hash(key_bytes, partitions_count)`` alone,
+    which is what the producer's fast path calls.
+
+    Attributes:
+        name: The strategy's name, or the function's qualified name.
+        key_hash: The key hash of a hashing strategy, else ``None``.
+    """
+
+    __slots__ = ("_make_placer", "key_hash", "name")
+
+    def __init__(
+        self,
+        name: str,
+        make_placer: Callable[[str], Placer],
+        key_hash: Callable[[bytes, int], int] | None = None,
+    ) -> None:
+        self.name = name
+        self.key_hash = key_hash
+        self._make_placer = make_placer
+
+    def placer(self, topic: str) -> Placer:
+        """
+        A new placer for ``topic``, with fresh memory (cursor, sticky partition).
+
+        Args:
+            topic: The topic's broker-side name.
+
+        Returns:
+            The placer.
+        """
+        return self._make_placer(topic)
+
+    def __repr__(self) -> str:
+        return f"Strategy({self.name!r})"
+
+
+class _HashPlacer:
+    """A key hash for keyed messages; sticky random (or a refusal, for md5) for keyless ones."""
+
+    __slots__ = ("_hash", "_name", "_sticky", "_topic")
+
+    def __init__(self, name: str, hash_function: Callable[[bytes, int], int], topic: str) -> None:
+        self._name = name
+        self._hash = hash_function
+        self._topic = topic
+        self._sticky = StickyRandom()
+
+    def __call__(
+        self,
+        key_bytes: bytes | None,
+        key: Any,
+        value: Any,
+        value_size: int,
+        partitions_count: int,
+        available: Sequence[int],
+    ) -> int:
+        if key_bytes is not None:
+            return self._hash(key_bytes, partitions_count)
+        if self._name == "md5":
+            raise PartitionStrategyError(
+                "the md5 strategy needs a key, but the key is None; give the message a key, "
+                "name a partition, or choose another strategy",
+                topic=self._topic,
+                reason="key is None",
+            )
+        return self._sticky(value_size, available)
+
+
+class _CursorPlacer:
+    """``round_robin``: the topic's cursor moves one partition on per message."""
+
+    __slots__ = ("_cursor",)
+
+    def __init__(self) -> None:
+        self._cursor = itertools.count()
+
+    def __call__(
+        self,
+        key_bytes: bytes | None,
+        key: Any,
+        value: Any,
+        value_size: int,
+        partitions_count: int,
+        available: Sequence[int],
+    ) -> int:
+        return next(self._cursor) % partitions_count
+
+
+def _random_placer(
+    key_bytes: bytes | None,
+    key: Any,
+    value: Any,
+    value_size: int,
+    partitions_count: int,
+    available: Sequence[int],
+) -> int:
+    return _random.randrange(partitions_count)
+
+
+class _FunctionPlacer:
+    """A user's function, ``fn(topic, current_partition, partitions_count, key, value)``."""
+
+    __slots__ = ("_function", "_topic", "current_partition")
+
+    def __init__(self, function: Callable[..., int], topic: str) -> None:
+        self._function = function
+        self._topic = topic
+        self.current_partition: int | None = None
+
+    def __call__(
+        self,
+        key_bytes: bytes | None,
+        key: Any,
+        value: Any,
+        value_size: int,
+        partitions_count: int,
+        available: Sequence[int],
+    ) -> int:
+        partition = self._function(
+            self._topic, self.current_partition, partitions_count, key, value
+        )
+        if type(partition) is int:
+            self.current_partition = partition
+        return partition
+
+
+def strategy(spec: str | Callable[..., int]) -> Strategy:
+    """
+    The producer strategy for a name of :data:`STRATEGY_NAMES`, or for a function.
+
+    A function is called as ``fn(topic, current_partition, partitions_count, key, value)``,
+    where ``current_partition`` is the partition it chose last for that topic (``None``
+    at first) and key and value are exactly as the caller gave them.
+
+    Args:
+        spec: A strategy name, or a function.
+
+    Returns:
+        The strategy.
+
+    Raises:
+        ValueError: ``spec`` names no strategy.
+    """
+    if not isinstance(spec, str):
+        name = getattr(spec, "__qualname__", type(spec).__name__)
+        return Strategy(name, lambda topic: _FunctionPlacer(spec, topic))
+    key_hash = _KEY_HASHES.get(spec)
+    if key_hash is not None:
+        return Strategy(spec, lambda topic: _HashPlacer(spec, key_hash, topic), key_hash)
+    if spec == "round_robin":
+        return Strategy(spec, lambda topic: _CursorPlacer())
+    if spec == "random":
+        return Strategy(spec, lambda topic: _random_placer)
+    raise ValueError(f"unknown strategy {spec!r}; allowed: {', '.join(STRATEGY_NAMES)}")

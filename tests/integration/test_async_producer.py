@@ -66,7 +66,7 @@ def watch(producer: kaffe.AsyncProducer) -> WatchedHandle:
     engine = producer._engine
     assert engine is not None
     watched = WatchedHandle(engine.rk, threading.get_ident())
-    engine.rk = watched  # type: ignore[assignment]
+    engine.rk = watched
     return watched
 
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import pytest
 
 import kaffe
-from kaffe._base import DELIVERY_GRACE
+from kaffe._engine import DELIVERY_GRACE
 from tests.conftest import Record
 from tests.integration.conftest import NODES, ReplicatedCluster
 

@@ -279,7 +279,7 @@ def test_topic_used_in_a_call_is_analysed_on_first_use(
     producer: kaffe.Producer, topic_factory: Callable[..., str]
 ) -> None:
     other = topic_factory(2)
-    assert other not in producer._topics
+    assert other not in producer._core.topics
     assert producer.produce_sync(other, "k", "v").partition == partitioners.md5(b"k", 2)
     assert producer.partitions_count(other) == 2
 

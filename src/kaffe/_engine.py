@@ -1,0 +1,838 @@
+"""
+The engine: one librdkafka producer handle, the thread that serves its events, and its metadata.
+
+:meth:`Engine.send` is the only code that calls librdkafka's produce family. Each
+message goes with its :class:`~kaffe._core.Waiter` as the delivery callback, so
+every outcome comes back through :meth:`Waiter.__call__ <kaffe._core.Waiter>`.
+
+Delivery reports are served by whoever holds the poll lock: a synchronous caller
+waiting for its own message (so a lone caller never pays for a thread hand-off), a
+thread that is producing fast (every :data:`INLINE_SERVE_EVERY` messages), or, when
+nobody does, the background poller. While anyone waits synchronously, events are
+served through librdkafka's ``flush``, which sends what is queued at once instead
+of waiting for ``linger.ms``.
+
+The engine also owns the logging bridge, the statistics callback, topic metadata
+(start-up analysis and the periodic refresh), the fork guard, and closing, which
+releases librdkafka's handle and threads.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import json
+import logging
+import os
+import threading
+import time
+import weakref
+from collections.abc import Callable, Sequence
+from typing import Any, Final
+
+import confluent_kafka
+from confluent_kafka import KafkaError, KafkaException
+
+from ._core import Core, State, Waiter
+from ._errors import (
+    AuthenticationError,
+    BrokerUnavailableError,
+    ConfigError,
+    KaffeError,
+    MessageTypeError,
+    ProducerClosedError,
+    ProducerForkedError,
+    QueueFullError,
+    UnknownTopicError,
+    is_connection_failure,
+    is_metadata_timeout,
+    is_unknown_topic,
+    is_worth_a_warning,
+    means_topic_settling,
+    redact,
+    translate_kafka_error,
+)
+from ._log import LibrdkafkaLog
+from ._statistics import Statistics
+from ._types import OutgoingMessage
+
+__all__ = [
+    "DELIVERY_GRACE",
+    "INLINE_SERVE_EVERY",
+    "Engine",
+]
+
+logger = logging.getLogger("kaffe")
+
+#: Seconds a synchronous wait may run past ``delivery_timeout``: librdkafka checks
+#: message timeouts about once a second, so its report can arrive slightly late.
+DELIVERY_GRACE = 2.0
+#: Producing threads serve ready delivery reports once per this many messages (a
+#: power of two). Running the callbacks there, instead of on the poller, spares a GIL
+#: hand-off per report while a thread is busy producing.
+INLINE_SERVE_EVERY = 256
+_SERVE_MASK = INLINE_SERVE_EVERY - 1
+_POLL_SLICE = 0.1
+#: Seconds a synchronous caller serves per turn while it leads: short, so a leader whose
+#: own report has come in returns soon after it.
+_LEAD_SLICE = 0.001
+#: Seconds a producing thread waits for the poll lock when it is due to serve: the
+#: poller then finishes its turn without fighting for the GIL, and hands over.
+_INLINE_WAIT = 0.001
+#: Seconds the poller stays out of the way while producing threads serve inline.
+_STEP_ASIDE = 0.002
+#: Seconds ``close()`` serves the failure reports of purged messages, at most.
+_PURGE_WAIT = 5.0
+#: Seconds ``close()`` waits for other threads to leave librdkafka before releasing it.
+_RELEASE_WAIT = 5.0
+#: Seconds between looks for a refused TLS handshake or SASL login while waiting for
+#: metadata: librdkafka retries a refused login forever, so waiting longer cannot help.
+_REFUSAL_CHECK_INTERVAL = 0.5
+#: Seconds between looks for room while librdkafka's queue is full.
+_ROOM_SLICE = 0.005
+#: Messages per ``produce_batch`` call.
+_BATCH_CHUNK = 10_000
+#: What ``rk.produce`` raises for a message it refused for its content.
+_REFUSED = (TypeError, OverflowError, UnicodeEncodeError, ValueError)
+#: What ``_send_one`` returns when the queue is full and the caller will wait itself.
+_QUEUE_STILL_FULL: Final = QueueFullError("librdkafka's queue is full", reason="queue full")
+
+
+_OPEN: Final = State.OPEN
+
+_live_engines: weakref.WeakSet[Engine] = weakref.WeakSet()
+#: librdkafka handles inherited through fork(). Their threads stayed in the parent, so
+#: destroying one in the child would wait for threads that do not exist: keep them alive.
+_inherited_handles: list[object] = []
+
+
+def _after_fork_in_child() -> None:
+    for engine in list(_live_engines):
+        engine.state = State.FORKED
+        _inherited_handles.append(engine.rk)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+class _ReleasedHandle:
+    """What ``Engine.rk`` becomes once librdkafka's handle is released: every use fails."""
+
+    def __len__(self) -> int:
+        return 0
+
+    def __getattr__(self, name: str) -> Any:
+        raise ProducerClosedError("the producer is closed; create a new one", reason="closed")
+
+
+class Engine:
+    """
+    One librdkafka producer handle, its poller thread, and its metadata.
+
+    Constructing it creates the handle; nothing is sent until :meth:`analyse`.
+
+    Args:
+        core: The producer's core (config, topics, observers).
+    """
+
+    def __init__(self, core: Core) -> None:
+        config = core.config
+        self.core = core
+        self.config = config
+        self.secrets = core.secrets
+        self.state = State.OPEN
+        self.last_error: KafkaError | None = None
+        #: The last error that means a broker refused the TLS handshake or SASL login.
+        self.last_refusal: KafkaError | None = None
+        #: The latest statistics snapshot, parsed.
+        self.statistics: Statistics | None = None
+        self._statistics_text: str | None = None
+        self._on_statistics: Callable[[Statistics], None] | None = getattr(
+            config, "on_statistics", None
+        )
+        properties = config.librdkafka_properties()
+        properties["error_cb"] = self._on_error
+        properties["logger"] = LibrdkafkaLog(self.secrets)
+        if properties.get("statistics.interval.ms"):
+            properties["stats_cb"] = self._on_statistics_json
+        try:
+            self.rk: Any = confluent_kafka.Producer(properties)
+        except KafkaException as error:
+            detail = redact(error.args[0].str(), self.secrets)
+            raise ConfigError(
+                f"librdkafka rejected the configuration: {detail}",
+                reason="invalid option",
+            ) from None
+        except (TypeError, ValueError) as error:
+            raise ConfigError(
+                f"client_config: {redact(str(error), self.secrets)}", reason="invalid option"
+            ) from None
+        self.delivery_wait = config.delivery_timeout + DELIVERY_GRACE
+        self.poll_lock = threading.Lock()
+        #: Messages handed over by threads that serve reports inline. Only a hint for
+        #: the poller, so unlocked increments from several threads are fine.
+        self.produced = 0
+        #: One entry per caller waiting synchronously (a thread or an awaiting task).
+        #: While any waits, events are served through ``flush``, so librdkafka sends
+        #: what is queued at once instead of waiting for ``linger.ms``.
+        self.sync_waiters: collections.deque[None] = collections.deque()
+        #: One entry per thread inside a call on the handle outside the poll lock; the
+        #: handle is released only once none is (``append``/``pop`` are atomic).
+        self._users: collections.deque[None] = collections.deque()
+        self._wake = threading.Event()
+        self.poller_busy = False
+        self._stopping = False
+        self._refresh_wake = threading.Event()
+        self._analysing = threading.Lock()
+        self._poller = threading.Thread(target=self._run_poller, name="kaffe-poller", daemon=True)
+        self._poller.start()
+        self._refresher: threading.Thread | None = None
+        _live_engines.add(self)
+        core.on_unknown_partition = self._refresh_wake.set
+
+    # --- state -----------------------------------------------------------------------
+
+    def check_open(self) -> None:
+        """
+        Raise unless the engine can produce.
+
+        Raises:
+            ProducerForkedError: The producer was created in another process.
+            ProducerClosedError: The producer is closed.
+        """
+        if self.state is _OPEN:
+            return
+        if self.state is State.FORKED:
+            raise ProducerForkedError(
+                "this producer was created in another process; librdkafka handles do not "
+                "survive fork(), so create one producer per process (after forking)",
+                reason="forked",
+            )
+        raise ProducerClosedError("the producer is closed; create a new one", reason="closed")
+
+    # --- sending: the one caller of librdkafka's produce family -------------------------
+
+    def send(
+        self,
+        messages: Sequence[OutgoingMessage],
+        waiters: Sequence[Waiter],
+        wait: float | None,
+        started: float = 0.0,
+    ) -> int:
+        """
+        Hand messages to librdkafka, each with its waiter as the delivery callback.
+
+        This is the only code that calls librdkafka's ``produce`` and ``produce_batch``.
+        Observers hear of each message here, once, just before it is handed over.
+
+        A single message that cannot be handed over is refused through its waiter and
+        the error raised. In a batch, a message that cannot be handed over is refused
+        through its own waiter and the others go on; nothing is handed over twice,
+        and the order of messages per partition is kept.
+
+        Args:
+            messages: The messages, built by the core.
+            waiters: One waiter per message.
+            wait: Seconds a message may wait for room in a full queue, or ``None``
+                to return at once (the asyncio face waits without blocking).
+            started: When the produce call began (for the observers).
+
+        Returns:
+            How many messages were handed over, counting from the first: less than
+            ``len(messages)`` only when ``wait`` is ``None`` and the queue is full.
+
+        Raises:
+            KaffeError: The single message could not be handed over.
+        """
+        users = self._users
+        users.append(None)
+        try:
+            if self.state is not _OPEN:
+                self.check_open()
+            if len(messages) == 1:
+                outcome = self._send_one(messages[0], waiters[0], wait, started)
+                if outcome is None:
+                    return 1
+                if outcome is _QUEUE_STILL_FULL:
+                    return 0
+                raise outcome
+            return self._send_many(messages, waiters, wait, started)
+        finally:
+            users.pop()
+
+    def _send_one(
+        self,
+        message: OutgoingMessage,
+        waiter: Waiter,
+        wait: float | None,
+        started: float,
+    ) -> KaffeError | None:
+        """
+        Hand one message over.
+
+        Returns:
+            None when handed over; else the error it was refused with (already passed
+            to its waiter), or :data:`_QUEUE_STILL_FULL`.
+        """
+        observers = self.core.observers
+        if observers and waiter.contexts is None:
+            waiter.message = message
+            waiter.started = started
+            waiter.contexts = observers.send(message)
+        topic, partition, key, value, headers, timestamp = message
+        produce = self.rk.produce
+        deadline = 0.0
+        while True:
+            try:
+                if headers is None and timestamp is None:
+                    produce(topic, value, key, partition, waiter)
+                else:
+                    produce(topic, value, key, partition, waiter, None, timestamp or 0, headers)
+                break
+            except BufferError:
+                if wait is None:
+                    self.wake_poller()
+                    return _QUEUE_STILL_FULL
+                if not deadline:
+                    deadline = time.monotonic() + wait
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    error: KaffeError = self._queue_full(topic, partition)
+                else:
+                    self.wait_for_room(min(remaining, _ROOM_SLICE))
+                    continue
+            except KafkaException as failure:
+                error = translate_kafka_error(
+                    failure.args[0], topic=topic, partition=partition, secrets=self.secrets
+                )
+            except _REFUSED as failure:
+                error = _refused(message, failure)
+            except RuntimeError:  # the handle was released meanwhile
+                error = ProducerClosedError(
+                    "the producer is closed; create a new one", reason="closed"
+                )
+            waiter(error, None)
+            return error
+        produced = self.produced = self.produced + 1
+        if not produced & _SERVE_MASK:
+            self.serve_inline()
+        elif not self.poller_busy:
+            self._wake.set()
+        return None
+
+    def _send_many(
+        self,
+        messages: Sequence[OutgoingMessage],
+        waiters: Sequence[Waiter],
+        wait: float | None,
+        started: float,
+    ) -> int:
+        sent = 0
+        stuck = False  # after one message stayed stuck in a full queue, refuse the rest at once
+        for message, waiter in zip(messages, waiters, strict=True):
+            if stuck:
+                waiter(self._queue_full(message.topic, message.partition), None)
+                sent += 1
+                continue
+            outcome = self._send_one(message, waiter, wait, started)
+            if outcome is _QUEUE_STILL_FULL:
+                return sent
+            stuck = isinstance(outcome, QueueFullError)
+            sent += 1
+        return sent
+
+    def _queue_full(self, topic: str, partition: int) -> QueueFullError:
+        return QueueFullError(
+            f"librdkafka's queue stayed full for {self.config.queue_full_timeout:g}s "
+            f"while producing to {topic!r}; the cluster is not keeping up",
+            topic=topic,
+            partition=partition,
+            reason="queue full",
+            retriable=True,
+        )
+
+    # --- serving events ----------------------------------------------------------------
+
+    def _on_error(self, error: KafkaError) -> None:
+        self.last_error = error
+        if isinstance(translate_kafka_error(error), AuthenticationError):
+            self.last_refusal = error
+        if is_worth_a_warning(error):
+            logger.warning("kafka: %s", redact(error.str(), self.secrets))
+        else:
+            logger.debug("kafka: %s", redact(error.str(), self.secrets))
+
+    def _on_statistics_json(self, text: str) -> None:
+        # Served by whoever polls, maybe a producing thread: keep only the text here,
+        # the poller parses it.
+        self._statistics_text = text
+        self._wake.set()
+
+    def _publish_statistics(self) -> None:
+        text, self._statistics_text = self._statistics_text, None
+        if text is None:
+            return
+        try:
+            statistics = Statistics(json.loads(text))
+        except ValueError:
+            logger.debug("librdkafka statistics were not valid JSON; skipped")
+            return
+        self.statistics = statistics
+        callback = self._on_statistics
+        if callback is not None:
+            try:
+                callback(statistics)
+            except Exception as error:
+                logger.error(
+                    "on_statistics raised %s: %s", type(error).__name__, error, exc_info=error
+                )
+        observers = self.core.observers
+        if observers:
+            observers.statistics(statistics)
+
+    def poll(self, timeout: float) -> None:
+        """
+        Serve librdkafka events for up to ``timeout`` seconds; call with ``poll_lock`` held.
+
+        While a synchronous caller waits, this serves through ``flush``: librdkafka
+        ignores ``linger.ms`` while flushing, so a waiting caller never pays for it.
+        """
+        if self.sync_waiters:
+            self.rk.flush(timeout)
+        else:
+            self.rk.poll(timeout)
+
+    def serve_inline(self) -> None:
+        """
+        Serve the delivery reports that are ready, from a thread that is producing.
+
+        If the poller is serving, this waits briefly (without the GIL) so the poller
+        finishes its turn, then serves; it never waits for new reports.
+        """
+        if self.poll_lock.acquire(timeout=_INLINE_WAIT):
+            try:
+                self.rk.poll(0)
+            finally:
+                self.poll_lock.release()
+
+    def serve_ready(self) -> bool:
+        """
+        Serve the delivery reports that are ready, without ever waiting.
+
+        Returns:
+            False when another thread is serving (nothing was done).
+        """
+        if not self.poll_lock.acquire(blocking=False):
+            return False
+        try:
+            if self.state is _OPEN:
+                self.rk.poll(0)
+        finally:
+            self.poll_lock.release()
+        return True
+
+    def wait_for_room(self, timeout: float) -> None:
+        """
+        Serve delivery reports for up to ``timeout`` seconds while librdkafka's queue is full.
+
+        Reports free room in the queue. This blocks without holding the GIL: in the
+        lock wait or inside librdkafka, never in a busy loop.
+        """
+        if self.poll_lock.acquire(timeout=timeout):
+            try:
+                if self.state is _OPEN:
+                    self.poll(timeout)
+            finally:
+                self.poll_lock.release()
+        else:
+            self.wake_poller()
+
+    def wake_poller(self) -> None:
+        """Make sure the background poller serves what is outstanding."""
+        if not self.poller_busy:
+            self._wake.set()
+
+    def _run_poller(self) -> None:
+        rk = self.rk
+        seen = self.produced
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            if self._stopping:
+                return
+            if self._statistics_text is not None:
+                self._publish_statistics()
+            self.poller_busy = True
+            while True:
+                while len(rk) > 0 and not self._stopping:
+                    produced = self.produced
+                    if produced - seen >= INLINE_SERVE_EVERY:
+                        # Producing threads are busy and serve reports themselves;
+                        # serving here too would fight them for the GIL per report.
+                        seen = produced
+                        time.sleep(_STEP_ASIDE)
+                        continue
+                    seen = produced
+                    if self.poll_lock.acquire(timeout=_POLL_SLICE):
+                        try:
+                            self.poll(_POLL_SLICE)
+                        finally:
+                            self.poll_lock.release()
+                    if self._statistics_text is not None:
+                        self._publish_statistics()
+                self.poller_busy = False
+                # A message produced while we were busy skipped wake(); look once more.
+                if len(rk) == 0 or self._stopping:
+                    break
+                self.poller_busy = True
+
+    def serve_until(self, done: Callable[[], bool], deadline: float) -> bool:
+        """
+        Serve events as the polling leader until ``done()`` or the deadline.
+
+        The caller must be counted in :attr:`sync_waiters`, so serving flushes.
+
+        Returns:
+            False when another thread is already serving (the caller must wait
+            on its own signal instead), True when this thread served.
+        """
+        if not self.poll_lock.acquire(blocking=False):
+            return False
+        try:
+            while not done() and self.state is _OPEN:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self.poll(min(remaining, _LEAD_SLICE))
+            outstanding = self.state is _OPEN and len(self.rk) > 0
+        finally:
+            self.poll_lock.release()
+        if outstanding:
+            self.wake_poller()
+        return True
+
+    def flush(self, timeout: float) -> int:
+        """
+        Deliver everything outstanding; return how many messages are left.
+
+        A synchronous caller may hold ``poll_lock`` for its whole wait (up to
+        ``delivery_timeout``), so this takes the lock only a slice at a time and
+        never waits for it past ``timeout``; meanwhile that caller serves the events.
+        """
+        users = self._users
+        users.append(None)
+        try:
+            self.check_open()
+            deadline = time.monotonic() + timeout
+            self._serve_while(self._outstanding, deadline, self.rk.flush)
+            return len(self.rk) if self.state is _OPEN else 0
+        finally:
+            users.pop()
+
+    def _outstanding(self) -> bool:
+        return self.state is not State.FORKED and len(self.rk) > 0
+
+    def _serve_while(
+        self, busy: Callable[[], bool], deadline: float, serve: Callable[[float], object]
+    ) -> None:
+        """Serve events with ``serve`` while ``busy()``, a slice at a time, until the deadline."""
+        while busy():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            if self.poll_lock.acquire(timeout=min(remaining, _POLL_SLICE)):
+                try:
+                    serve(max(min(deadline - time.monotonic(), _POLL_SLICE), 0))
+                finally:
+                    self.poll_lock.release()
+
+    # --- closing -----------------------------------------------------------------------
+
+    def close(self, timeout: float) -> int:
+        """
+        Deliver what is outstanding within ``timeout``, drop the rest, and release everything.
+
+        When this returns, the poller and the refresher have stopped and librdkafka's
+        handle is destroyed, with its threads. Calls racing with it get
+        :class:`~kaffe.ProducerClosedError`. Calling it again does nothing.
+
+        Args:
+            timeout: Seconds to wait for outstanding messages.
+
+        Returns:
+            How many messages were still unacknowledged and were dropped.
+        """
+        if self.state is not _OPEN:
+            return 0
+        deadline = time.monotonic() + timeout
+        # Deliver what is outstanding while producing still works for racing threads.
+        self._serve_while(self._outstanding, deadline, self.rk.flush)
+        self.state = State.CLOSED
+        self._refresh_wake.set()
+        left = len(self.rk)
+        self._drop_outstanding()
+        self._release()
+        return left
+
+    def _drop_outstanding(self) -> None:
+        """
+        Drop what is left and fail its waiters.
+
+        librdkafka fails purged in-flight messages from its broker threads a little
+        after ``purge()`` returns, so reports are served until none is outstanding
+        (for at most :data:`_PURGE_WAIT`); otherwise their waiters would never resolve.
+        """
+        with contextlib.suppress(KafkaException):  # purge fails only on bad arguments
+            self.rk.purge()
+        # len() counts queued reports too, so nothing is left to serve once it is 0.
+        self._serve_while(
+            lambda: len(self.rk) > 0, time.monotonic() + _PURGE_WAIT, self.rk.poll
+        )
+
+    def _release(self) -> None:
+        """Stop the threads, then destroy librdkafka's handle once no thread uses it."""
+        self._stop_poller()
+        refresher = self._refresher
+        if refresher is not None and refresher is not threading.current_thread():
+            refresher.join(timeout=_RELEASE_WAIT)
+        deadline = time.monotonic() + _RELEASE_WAIT
+        while self._users and time.monotonic() < deadline:
+            time.sleep(0.001)
+        if self._users or not self.poll_lock.acquire(timeout=_RELEASE_WAIT):
+            logger.debug("closing: librdkafka's handle is still in use; left to the collector")
+            return
+        try:
+            rk, self.rk = self.rk, _ReleasedHandle()
+            rk.close()
+        except Exception as error:  # destroying may only warn; never let close() crash
+            logger.debug("closing librdkafka's handle: %s", error)
+        finally:
+            self.poll_lock.release()
+
+    def abandon(self) -> None:
+        """Release everything at once, dropping what is outstanding: for a failed start."""
+        if self.state is not _OPEN:
+            return
+        self.state = State.CLOSED
+        self._refresh_wake.set()
+        self._drop_outstanding()
+        self._release()
+
+    def close_unclosed(self) -> None:
+        """Close a producer nobody closed, from the garbage collector: briefly, never raising."""
+        if self.state is not _OPEN:
+            return
+        try:
+            self.close(min(self.delivery_wait, 5.0))
+        except Exception as error:
+            logger.debug("closing an unclosed producer: %s", error)
+
+    def _stop_poller(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        if self._poller is not threading.current_thread():
+            self._poller.join(timeout=_RELEASE_WAIT)
+
+    # --- metadata ----------------------------------------------------------------------
+
+    def analyse(self, topic: str) -> None:
+        """
+        Learn a topic's partitions (once, however many threads ask) into the core.
+
+        Raises:
+            BrokerUnavailableError: No broker answered within ``start_timeout``.
+            AuthenticationError: The TLS handshake or SASL login failed.
+            UnknownTopicError: The topic does not exist.
+        """
+        if topic in self.core.topics:
+            return
+        with self._analysing:
+            if topic in self.core.topics:
+                return
+            count, available = self.topic_metadata(topic, self.config.start_timeout)
+            self.core.learn(topic, count, available)
+
+    def refresh(self, topic: str) -> None:
+        """Re-read one topic's partition count into the core; failures are only logged."""
+        try:
+            count, available = self.topic_metadata(topic, self.config.start_timeout)
+        except KaffeError as error:
+            logger.debug("metadata refresh of %r failed: %s", topic, error)
+            return
+        self.core.learn(topic, count, available)
+
+    def refresh_all(self) -> None:
+        """Re-read the partition count of every known topic."""
+        for topic in list(self.core.topics):
+            if self.state is not _OPEN:
+                return
+            self.refresh(topic)
+
+    def analyse_configured(self) -> None:
+        """
+        Start-up analysis, like Kaffe's ``start_link``: connect and learn every configured topic.
+
+        Raises:
+            BrokerUnavailableError: No broker answered within ``start_timeout``.
+            AuthenticationError: The TLS handshake or SASL login failed.
+            UnknownTopicError: A configured topic does not exist.
+        """
+        for topic in self.config.topics:
+            self.analyse(topic)
+        if not self.config.topics:
+            try:
+                self.list_topics(None, self.config.start_timeout)
+            except KafkaException as error:
+                raise self._unreachable(error.args[0], "") from None
+
+    def start_refresher(self) -> None:
+        """Start the thread that re-reads partition counts every ``metadata_refresh_interval``."""
+        interval = self.config.metadata_refresh_interval
+        if interval is None:
+            return
+        self._refresher = threading.Thread(
+            target=self._run_refresher, args=(interval,), name="kaffe-metadata", daemon=True
+        )
+        self._refresher.start()
+
+    def _run_refresher(self, interval: float) -> None:
+        wake = self._refresh_wake
+        while True:
+            wake.wait(interval)
+            wake.clear()
+            if self.state is not _OPEN:
+                return
+            self.refresh_all()
+
+    def topic_metadata(self, topic: str, timeout: float) -> tuple[int, tuple[int, ...]]:
+        """
+        Ask the cluster about one topic, retrying while it is still being set up.
+
+        Returns:
+            The partition count, and the partitions that have a leader.
+
+        Raises:
+            BrokerUnavailableError: No broker answered within ``timeout``.
+            AuthenticationError: The TLS handshake or SASL login failed.
+            UnknownTopicError: The topic does not exist.
+            ProducerClosedError: The producer was closed meanwhile.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            try:
+                metadata = self.list_topics(topic, max(remaining, 0.001))
+            except KafkaException as error:
+                raise self._unreachable(error.args[0], topic) from None
+            found = metadata.topics.get(topic)
+            topic_error: KafkaError | None = None if found is None else found.error
+            if found is not None and topic_error is None and found.partitions:
+                available = tuple(
+                    sorted(pid for pid, info in found.partitions.items() if info.leader >= 0)
+                )
+                return len(found.partitions), available
+            creating = self.config.allow_topic_auto_creation and time.monotonic() < deadline
+            # An auto-created topic is unknown until the broker made it.
+            if topic_error is not None and is_unknown_topic(topic_error) and not creating:
+                raise UnknownTopicError(
+                    f"topic {topic!r} does not exist (kaffe does not create topics unless "
+                    "allow_topic_auto_creation=True)",
+                    topic=topic,
+                    reason="unknown topic",
+                    code=topic_error.name(),
+                )
+            if topic_error is not None and not means_topic_settling(topic_error):
+                raise translate_kafka_error(topic_error, topic=topic, secrets=self.secrets)
+            if time.monotonic() >= deadline:
+                raise BrokerUnavailableError(
+                    f"topic {topic!r} has no partition leaders yet after {timeout:g}s",
+                    topic=topic,
+                    reason="leader not available",
+                    retriable=True,
+                )
+            time.sleep(0.1)
+
+    def list_topics(self, topic: str | None, timeout: float) -> Any:
+        """
+        Read cluster metadata like ``rk.list_topics``, but stop early once a broker refused us.
+
+        A refused TLS handshake or SASL login is reported through ``error_cb`` while
+        ``list_topics`` keeps waiting; checking between short waits turns a wrong
+        password or an untrusted certificate into an error within about a second
+        instead of after the whole ``timeout``.
+
+        Raises:
+            AuthenticationError: A broker refused the TLS handshake or SASL login meanwhile.
+            ProducerClosedError: The producer was closed meanwhile.
+            KafkaException: Metadata did not arrive (``_unreachable`` explains why).
+        """
+        deadline = time.monotonic() + timeout
+        seen = self.last_refusal
+        users = self._users
+        while True:
+            self.check_open()
+            remaining = deadline - time.monotonic()
+            wait = max(min(remaining, _REFUSAL_CHECK_INTERVAL), 0.001)
+            users.append(None)
+            try:
+                return self.rk.list_topics(topic, timeout=wait)
+            except KafkaException as error:
+                self.drain_errors()
+                refusal = self.last_refusal
+                if refusal is not None and refusal is not seen:
+                    raise translate_kafka_error(
+                        refusal, topic=topic or None, secrets=self.secrets
+                    ) from None
+                if wait >= remaining or not is_metadata_timeout(error.args[0]):
+                    raise
+            finally:
+                users.pop()
+
+    def _unreachable(self, error: KafkaError, topic: str) -> KaffeError:
+        self.drain_errors()
+        last = self.last_error
+        if last is not None and is_connection_failure(error):
+            translated = translate_kafka_error(last, topic=topic, secrets=self.secrets)
+            if isinstance(translated, BrokerUnavailableError):
+                return translated
+        endpoints = self.config.bootstrap_servers
+        return BrokerUnavailableError(
+            f"no broker of {endpoints} answered within the start timeout "
+            f"({redact((last or error).str(), self.secrets)})",
+            topic=topic,
+            reason="broker unavailable",
+            retriable=True,
+            code=error.name(),
+        )
+
+    def drain_errors(self) -> None:
+        """Serve queued error events so ``last_error`` is current."""
+        if self.poll_lock.acquire(timeout=_POLL_SLICE):
+            try:
+                if self.state is _OPEN:
+                    self.poll(0)
+            finally:
+                self.poll_lock.release()
+
+
+def _refused(message: OutgoingMessage, failure: Exception) -> MessageTypeError:
+    """Name what librdkafka refused in a message the core let through."""
+    topic, partition, key, value, headers, _timestamp = message
+    if isinstance(failure, UnicodeEncodeError):
+        named: list[tuple[str, Any]] = [("key", key), ("value", value)]
+        named += [(f"header {name!r} value", data) for name, data in headers or ()]
+        for what, text in named:
+            if type(text) is str:
+                try:
+                    text.encode()
+                except UnicodeEncodeError as error:
+                    return MessageTypeError(
+                        f"{what} is not valid UTF-8 text ({error.reason} at position "
+                        f"{error.start}); send bytes, or text without lone surrogates",
+                        topic=topic,
+                        partition=partition,
+                    )
+    return MessageTypeError(
+        f"librdkafka refused the message: {failure}", topic=topic, partition=partition
+    )
