@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import sys
 from collections.abc import Iterable, Mapping
 from types import TracebackType
@@ -66,9 +67,7 @@ class _LoopHandOff:
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        self.pending: collections.deque[tuple[asyncio.Future[Any], Any, bool]] = (
-            collections.deque()
-        )
+        self.pending: collections.deque[tuple[asyncio.Future[Any], Any, bool]] = collections.deque()
         self.scheduled = False
         #: True while the loop thread itself serves outcomes.
         self.on_loop = False
@@ -80,10 +79,9 @@ class _LoopHandOff:
         self.pending.append((future, outcome, failed))
         if not self.scheduled:
             self.scheduled = True
-            try:
+            # RuntimeError: the loop is closed, so nobody is waiting any more.
+            with contextlib.suppress(RuntimeError):
                 self.loop.call_soon_threadsafe(self.drain)
-            except RuntimeError:  # the loop is closed: nobody is waiting any more
-                pass
 
     def drain(self) -> None:
         self.scheduled = False
@@ -250,7 +248,8 @@ class AsyncProducer(ProducerBase):
     ) -> asyncio.Future[Delivery]:
         """Hand one message to librdkafka, waiting without blocking while its queue is full."""
         loop = self._loop
-        assert loop is not None and self._hand_off is not None
+        assert loop is not None
+        assert self._hand_off is not None
         future: asyncio.Future[Delivery] = loop.create_future()
         waiter = _AsyncWaiter(self._core, future, self._hand_off)
         if not engine.send((message,), (waiter,), None, started):
@@ -423,7 +422,8 @@ class AsyncProducer(ProducerBase):
         """Fail awaited futures whose report is overdue; re-arm for the next deadline."""
         loop = self._loop
         engine = self._engine
-        assert loop is not None and engine is not None
+        assert loop is not None
+        assert engine is not None
         now_ = loop.time()
         overdue = []
         next_deadline = None
@@ -478,7 +478,8 @@ class AsyncProducer(ProducerBase):
         if not built:
             return []
         loop = self._loop
-        assert loop is not None and self._hand_off is not None
+        assert loop is not None
+        assert self._hand_off is not None
         done: asyncio.Future[None] = loop.create_future()
         batch = _LoopBatch(len(built), done, self._hand_off)
         slots = batch.slots(core)

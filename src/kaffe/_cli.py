@@ -65,7 +65,6 @@ from rich.table import Column, Table  # noqa: E402
 from rich.text import Text  # noqa: E402
 
 from . import partitioners  # noqa: E402
-from ._log import LibrdkafkaLog  # noqa: E402
 from ._config import DEFAULT_START_TIMEOUT, STRATEGY_NAMES, ProducerConfig  # noqa: E402
 from ._errors import (  # noqa: E402
     BatchProduceError,
@@ -78,6 +77,7 @@ from ._errors import (  # noqa: E402
     redact,
     translate_kafka_error,
 )
+from ._log import LibrdkafkaLog  # noqa: E402
 from ._producer import Producer  # noqa: E402
 from ._types import Delivery, Message  # noqa: E402
 

@@ -461,8 +461,7 @@ class Core:
                 )
             if partition is not None and type(partition) is not int:
                 raise MessageTypeError(
-                    f"batch message {index}: partition must be int, "
-                    f"not {type(partition).__name__}",
+                    f"batch message {index}: partition must be int, not {type(partition).__name__}",
                     topic=topic,
                 )
             try:
@@ -488,8 +487,7 @@ class Core:
             raise
         except Exception as error:
             raise PartitionStrategyError(
-                f"partition strategy {self.strategy.name!r} raised "
-                f"{type(error).__name__}: {error}",
+                f"partition strategy {self.strategy.name!r} raised {type(error).__name__}: {error}",
                 topic=state.name,
                 reason="strategy failed",
             ) from error
@@ -503,9 +501,7 @@ class Core:
         return partition
 
     @staticmethod
-    def _encode(
-        data: Any, serializer: Callable[[Any], Any] | None, what: str, topic: str
-    ) -> Any:
+    def _encode(data: Any, serializer: Callable[[Any], Any] | None, what: str, topic: str) -> Any:
         if serializer is not None and data is not None:
             try:
                 data = serializer(data)

@@ -586,9 +586,7 @@ class Engine:
         with contextlib.suppress(KafkaException):  # purge fails only on bad arguments
             self.rk.purge()
         # len() counts queued reports too, so nothing is left to serve once it is 0.
-        self._serve_while(
-            lambda: len(self.rk) > 0, time.monotonic() + _PURGE_WAIT, self.rk.poll
-        )
+        self._serve_while(lambda: len(self.rk) > 0, time.monotonic() + _PURGE_WAIT, self.rk.poll)
 
     def _release(self) -> None:
         """Stop the threads, then destroy librdkafka's handle once no thread uses it."""

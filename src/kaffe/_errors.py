@@ -320,7 +320,9 @@ _SETTLING_CODES = frozenset(
     {KafkaError.LEADER_NOT_AVAILABLE, KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_TOPIC}
 )
 #: Delivery errors that mean kaffe's partition counts are out of date.
-_METADATA_CHANGED_CODES = frozenset({KafkaError._UNKNOWN_PARTITION, KafkaError.UNKNOWN_TOPIC_OR_PART})
+_METADATA_CHANGED_CODES = frozenset(
+    {KafkaError._UNKNOWN_PARTITION, KafkaError.UNKNOWN_TOPIC_OR_PART}
+)
 _CONNECTION_FAILURE_CODES = frozenset({KafkaError._TIMED_OUT, KafkaError._TRANSPORT})
 
 

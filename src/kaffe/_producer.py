@@ -582,4 +582,3 @@ class Producer(ProducerBase):
         traceback: TracebackType | None,
     ) -> None:
         self.close()
-

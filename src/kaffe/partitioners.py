@@ -48,9 +48,9 @@ from ._errors import PartitionStrategyError
 __all__ = [
     "DEFAULT_STICKY_BATCH_BYTES",
     "HASH_FUNCTIONS",
+    "STRATEGY_NAMES",
     "Placer",
     "RoundRobin",
-    "STRATEGY_NAMES",
     "StickyRandom",
     "Strategy",
     "crc32",

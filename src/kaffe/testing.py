@@ -1,5 +1,5 @@
 """
-Recording stand-ins for :class:`kaffe.Producer` and :class:`kaffe.AsyncProducer`, for your unit tests.
+Recording stand-ins for kaffe's producers, for your own unit tests.
 
 They build and place messages with the real producers' core (the same strategies,
 serializers, type checks and errors) and settle them through the same outcome path
