@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -21,7 +22,11 @@ from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+from confluent_kafka.admin import (  # type: ignore[attr-defined]
+    AdminClient,
+    NewTopic,
+    OffsetSpec,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 SCRIPT = REPO / "scripts" / "kafka"
@@ -142,12 +147,30 @@ def create_topic(
             and metadata.error is None
             and len(metadata.partitions) == partitions
             and all(p.leader >= 0 for p in metadata.partitions.values())
+            and _partitions_answer(admin, name, partitions)
         ):
             return name
-        import time
-
         time.sleep(0.1)
     raise AssertionError(f"topic {name} never got leaders")
+
+
+def _partitions_answer(admin: AdminClient, topic: str, partitions: int) -> bool:
+    """
+    True once every partition's leader serves it.
+
+    A busy broker announces a new partition's leader before its log exists; until
+    then it answers offset requests with NOT_LEADER_FOR_PARTITION.
+    """
+    requests = {
+        TopicPartition(topic, partition): OffsetSpec.latest()  # type: ignore[no-untyped-call]
+        for partition in range(partitions)
+    }
+    try:
+        for future in admin.list_offsets(requests, request_timeout=10).values():
+            future.result(timeout=15)
+    except KafkaException:
+        return False
+    return True
 
 
 @pytest.fixture

@@ -486,31 +486,9 @@ class AsyncProducer(ProducerBase):
         waiting = engine.sync_waiters
         waiting.append(None)  # the batch is awaited: whoever serves flushes, not lingers
         try:
-            sent = 0
-            deadline = loop.time() + self._queue_full_timeout
-            while sent < len(built):
-                engine = self._open_engine()
-                handed = engine.send(built[sent:], slots[sent:], None, started)
-                sent += handed
-                if sent < len(built):
-                    if handed:
-                        deadline = loop.time() + self._queue_full_timeout
-                    elif loop.time() >= deadline:
-                        for message, slot in zip(built[sent:], slots[sent:], strict=True):
-                            slot(
-                                QueueFullError(
-                                    "librdkafka's queue stayed full for "
-                                    f"{self._queue_full_timeout:g}s while producing to "
-                                    f"{name!r}; the cluster is not keeping up",
-                                    topic=name,
-                                    partition=message.partition,
-                                    reason="queue full",
-                                    retriable=True,
-                                ),
-                                None,
-                            )
-                        break
-                    await asyncio.sleep(_QUEUE_FULL_PAUSE)
+            # A full queue is waited out in a worker thread (the context goes along,
+            # so observers see the caller's), never on the loop.
+            await asyncio.to_thread(engine.send, built, slots, self._queue_full_timeout, started)
             self._produced(engine)
             engine.wake_poller()
             if not done.done():

@@ -33,7 +33,7 @@ from typing import Any, Final
 import confluent_kafka
 from confluent_kafka import KafkaError, KafkaException
 
-from ._core import Core, State, Waiter
+from ._core import Core, Observers, State, Waiter
 from ._errors import (
     AuthenticationError,
     BrokerUnavailableError,
@@ -46,6 +46,7 @@ from ._errors import (
     UnknownTopicError,
     is_connection_failure,
     is_metadata_timeout,
+    is_queue_full,
     is_unknown_topic,
     is_worth_a_warning,
     means_topic_settling,
@@ -94,8 +95,6 @@ _ROOM_SLICE = 0.005
 _BATCH_CHUNK = 10_000
 #: What ``rk.produce`` raises for a message it refused for its content.
 _REFUSED = (TypeError, OverflowError, UnicodeEncodeError, ValueError)
-#: What ``_send_one`` returns when the queue is full and the caller will wait itself.
-_QUEUE_STILL_FULL: Final = QueueFullError("librdkafka's queue is full", reason="queue full")
 
 
 _OPEN: Final = State.OPEN
@@ -223,124 +222,181 @@ class Engine:
         """
         Hand messages to librdkafka, each with its waiter as the delivery callback.
 
-        This is the only code that calls librdkafka's ``produce`` and ``produce_batch``.
-        Observers hear of each message here, once, just before it is handed over.
+        This is the only function that calls librdkafka's ``produce`` and
+        ``produce_batch``. Observers hear of each message here, once, just before it
+        is handed over.
 
-        A single message that cannot be handed over is refused through its waiter and
-        the error raised. In a batch, a message that cannot be handed over is refused
-        through its own waiter and the others go on; nothing is handed over twice,
-        and the order of messages per partition is kept.
+        A batch of messages without headers or timestamps (and no observers) goes
+        through ``produce_batch``, one call per partition and chunk; anything else
+        goes message by message. A full queue is waited out for up to ``wait``
+        seconds per message, serving delivery reports meanwhile. A message that
+        cannot be handed over is refused through its waiter; the others go on.
+        Nothing is handed over twice, and the order per partition is kept.
 
         Args:
             messages: The messages, built by the core.
             waiters: One waiter per message.
-            wait: Seconds a message may wait for room in a full queue, or ``None``
-                to return at once (the asyncio face waits without blocking).
+            wait: Seconds a message may wait for room in a full queue. ``None``
+                (a single message only) returns at once instead: the asyncio face
+                waits without blocking and calls again.
             started: When the produce call began (for the observers).
 
         Returns:
-            How many messages were handed over, counting from the first: less than
-            ``len(messages)`` only when ``wait`` is ``None`` and the queue is full.
+            How many messages were handed over or refused: 0 only when ``wait`` is
+            ``None`` and the queue is full.
 
         Raises:
-            KaffeError: The single message could not be handed over.
+            KaffeError: A single message could not be handed over (it was also
+                refused through its waiter).
         """
         users = self._users
         users.append(None)
         try:
             if self.state is not _OPEN:
                 self.check_open()
-            if len(messages) == 1:
-                outcome = self._send_one(messages[0], waiters[0], wait, started)
-                if outcome is None:
-                    return 1
-                if outcome is _QUEUE_STILL_FULL:
-                    return 0
-                raise outcome
-            return self._send_many(messages, waiters, wait, started)
+            observers = self.core.observers
+            groups = (
+                _partition_groups(messages, waiters)
+                if len(messages) > 1 and wait is not None and not observers
+                else None
+            )
+            if groups is None:  # message by message
+                produce = self.rk.produce
+                stuck = False  # once a message stayed stuck in a full queue, refuse the rest
+                for message, waiter in zip(messages, waiters, strict=True):
+                    if observers and waiter.contexts is None:
+                        _announce(observers, message, waiter, started)
+                    topic, partition, key, value, headers, timestamp = message
+                    deadline = 0.0
+                    error: KaffeError | None = None
+                    while not stuck:
+                        try:
+                            if headers is None and timestamp is None:
+                                produce(topic, value, key, partition, waiter)
+                            else:
+                                produce(
+                                    topic, value, key, partition, waiter, None, timestamp or 0,
+                                    headers,
+                                )  # fmt: skip
+                            break
+                        except BufferError:
+                            if wait is None:
+                                self.wake_poller()
+                                return 0
+                            if not deadline:
+                                deadline = time.monotonic() + wait
+                            stuck = not self._wait_for_room(deadline)
+                        except KafkaException as failure:
+                            error = translate_kafka_error(
+                                failure.args[0], topic=topic, partition=partition,
+                                secrets=self.secrets,
+                            )  # fmt: skip
+                            break
+                        except _REFUSED as failure:
+                            error = _refused(message, failure)
+                            break
+                        except RuntimeError:  # the handle was released meanwhile
+                            error = ProducerClosedError(
+                                "the producer is closed; create a new one", reason="closed"
+                            )
+                            break
+                    if stuck:
+                        error = self._queue_full(topic, partition)
+                    if error is not None:
+                        waiter(error, None)
+                        if len(messages) == 1:
+                            raise error
+                        continue
+                    produced = self.produced = self.produced + 1
+                    if not produced & _SERVE_MASK:
+                        self.serve_inline()
+                    elif not self.poller_busy:
+                        self._wake.set()
+                return len(messages)
+            produce_batch = self.rk.produce_batch
+            assert wait is not None
+            for (topic, partition), (records, group_waiters) in groups.items():
+                start = 0
+                deadline = 0.0
+                while start < len(records):
+                    chunk = records[start : start + _BATCH_CHUNK]
+                    try:
+                        taken = produce_batch(topic, chunk, partition=partition)
+                        full_from = (
+                            len(chunk)
+                            if taken == len(chunk)
+                            else self._refusals(topic, partition, chunk, group_waiters, start)
+                        )
+                    except BufferError:  # current versions mark the records instead
+                        taken = full_from = 0
+                    except KafkaException as failure:
+                        error = translate_kafka_error(
+                            failure.args[0], topic=topic, partition=partition,
+                            secrets=self.secrets,
+                        )  # fmt: skip
+                        for waiter in group_waiters[start : start + len(chunk)]:
+                            waiter(error, None)
+                        taken = 0
+                        full_from = len(chunk)
+                    if taken:
+                        produced = self.produced
+                        self.produced = produced + taken
+                        if (produced ^ (produced + taken)) & ~_SERVE_MASK:
+                            self.serve_inline()
+                    start += full_from
+                    if full_from == len(chunk):
+                        deadline = 0.0
+                        continue
+                    # The tail from the first full-queue refusal on is offered again.
+                    for record in chunk[full_from:]:
+                        record.pop("_error", None)
+                    if not deadline:
+                        deadline = time.monotonic() + wait
+                    if not self._wait_for_room(deadline):
+                        error = self._queue_full(topic, partition)
+                        for waiter in group_waiters[start:]:
+                            waiter(error, None)
+                        break
+            return len(messages)
         finally:
             users.pop()
 
-    def _send_one(
+    def _wait_for_room(self, deadline: float) -> bool:
+        """Serve reports a slice at a time while the queue is full; False past the deadline."""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        self.wait_for_room(min(remaining, _ROOM_SLICE))
+        return True
+
+    def _refusals(
         self,
-        message: OutgoingMessage,
-        waiter: Waiter,
-        wait: float | None,
-        started: float,
-    ) -> KaffeError | None:
+        topic: str,
+        partition: int,
+        chunk: list[dict[str, Any]],
+        waiters: list[Waiter],
+        start: int,
+    ) -> int:
         """
-        Hand one message over.
+        Fail the records of a ``produce_batch`` call refused for their own sake.
 
         Returns:
-            None when handed over; else the error it was refused with (already passed
-            to its waiter), or :data:`_QUEUE_STILL_FULL`.
+            The index in ``chunk`` of the first record refused for a full queue (from
+            there on, librdkafka refused every record), or ``len(chunk)``.
         """
-        observers = self.core.observers
-        if observers and waiter.contexts is None:
-            waiter.message = message
-            waiter.started = started
-            waiter.contexts = observers.send(message)
-        topic, partition, key, value, headers, timestamp = message
-        produce = self.rk.produce
-        deadline = 0.0
-        while True:
-            try:
-                if headers is None and timestamp is None:
-                    produce(topic, value, key, partition, waiter)
-                else:
-                    produce(topic, value, key, partition, waiter, None, timestamp or 0, headers)
-                break
-            except BufferError:
-                if wait is None:
-                    self.wake_poller()
-                    return _QUEUE_STILL_FULL
-                if not deadline:
-                    deadline = time.monotonic() + wait
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    error: KaffeError = self._queue_full(topic, partition)
-                else:
-                    self.wait_for_room(min(remaining, _ROOM_SLICE))
-                    continue
-            except KafkaException as failure:
-                error = translate_kafka_error(
-                    failure.args[0], topic=topic, partition=partition, secrets=self.secrets
-                )
-            except _REFUSED as failure:
-                error = _refused(message, failure)
-            except RuntimeError:  # the handle was released meanwhile
-                error = ProducerClosedError(
-                    "the producer is closed; create a new one", reason="closed"
-                )
-            waiter(error, None)
-            return error
-        produced = self.produced = self.produced + 1
-        if not produced & _SERVE_MASK:
-            self.serve_inline()
-        elif not self.poller_busy:
-            self._wake.set()
-        return None
-
-    def _send_many(
-        self,
-        messages: Sequence[OutgoingMessage],
-        waiters: Sequence[Waiter],
-        wait: float | None,
-        started: float,
-    ) -> int:
-        sent = 0
-        stuck = False  # after one message stayed stuck in a full queue, refuse the rest at once
-        for message, waiter in zip(messages, waiters, strict=True):
-            if stuck:
-                waiter(self._queue_full(message.topic, message.partition), None)
-                sent += 1
+        for index, record in enumerate(chunk):
+            refusal = record.get("_error")
+            if refusal is None:
                 continue
-            outcome = self._send_one(message, waiter, wait, started)
-            if outcome is _QUEUE_STILL_FULL:
-                return sent
-            stuck = isinstance(outcome, QueueFullError)
-            sent += 1
-        return sent
+            if is_queue_full(refusal):
+                return index
+            waiters[start + index](
+                translate_kafka_error(
+                    refusal, topic=topic, partition=partition, secrets=self.secrets
+                ),
+                None,
+            )
+        return len(chunk)
 
     def _queue_full(self, topic: str, partition: int) -> QueueFullError:
         return QueueFullError(
@@ -812,6 +868,38 @@ class Engine:
                     self.poll(0)
             finally:
                 self.poll_lock.release()
+
+
+def _announce(
+    observers: Observers, message: OutgoingMessage, waiter: Waiter, started: float
+) -> None:
+    """Tell the observers a message is being handed over; its waiter keeps their contexts."""
+    waiter.message = message
+    waiter.started = started
+    waiter.contexts = observers.send(message)
+
+
+def _partition_groups(
+    messages: Sequence[OutgoingMessage], waiters: Sequence[Waiter]
+) -> dict[tuple[str, int], tuple[list[dict[str, Any]], list[Waiter]]] | None:
+    """
+    The messages as ``produce_batch`` records, grouped by topic and partition in input order.
+
+    ``None`` when some message has headers or a timestamp, which ``produce_batch``
+    cannot carry: the batch then goes message by message.
+    """
+    groups: dict[tuple[str, int], tuple[list[dict[str, Any]], list[Waiter]]] = {}
+    for (topic, partition, key, value, headers, timestamp), waiter in zip(
+        messages, waiters, strict=True
+    ):
+        if headers is not None or timestamp is not None:
+            return None
+        group = groups.get((topic, partition))
+        if group is None:
+            group = groups[topic, partition] = ([], [])
+        group[0].append({"key": key, "value": value, "callback": waiter})
+        group[1].append(waiter)
+    return groups
 
 
 def _refused(message: OutgoingMessage, failure: Exception) -> MessageTypeError:

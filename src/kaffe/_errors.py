@@ -63,6 +63,7 @@ __all__ = [
     "UnknownTopicError",
     "is_connection_failure",
     "is_metadata_timeout",
+    "is_queue_full",
     "is_unknown_topic",
     "is_worth_a_warning",
     "means_metadata_changed",
@@ -349,6 +350,11 @@ def is_metadata_timeout(error: KafkaError) -> bool:
 def is_connection_failure(error: KafkaError) -> bool:
     """True when ``error`` says no broker could be reached (timeout or transport failure)."""
     return error.code() in _CONNECTION_FAILURE_CODES
+
+
+def is_queue_full(error: KafkaError) -> bool:
+    """True when librdkafka refused a message because its local queue is full."""
+    return error.code() == KafkaError._QUEUE_FULL
 
 
 def is_worth_a_warning(error: KafkaError) -> bool:

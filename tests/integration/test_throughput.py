@@ -269,3 +269,28 @@ def test_lone_produce_sync_does_not_wait_for_linger(bootstrap: str, topic: str) 
         assert pool.submit(producer.produce_sync, b"k", b"v").result(timeout=5).topic == topic
         batch = pool.submit(producer.produce_batch_sync, topic, [(b"k", b"v")] * 10)
         assert len(batch.result(timeout=5)) == 10
+
+
+def test_batch_larger_than_the_queue_is_offered_again_as_room_frees(
+    bootstrap: str, topic: str, read_back: Callable[[str], list[Record]]
+) -> None:
+    # librdkafka takes 50 messages at a time: every produce_batch call fills the queue
+    # midway and the refused tail must be offered again, in order, exactly once.
+    messages = [
+        (b"k%d" % (index % 11), b"k%d:%d" % (index % 11, index // 11)) for index in range(2_000)
+    ]
+    with kaffe.Producer(
+        endpoints=bootstrap,
+        topics=[topic],
+        partition_strategy="crc32",
+        client_config={"queue.buffering.max.messages": 50},
+    ) as producer:
+        deliveries = producer.produce_batch_sync(topic, messages)
+
+    stored = {(record.partition, record.offset): record for record in read_back(topic)}
+    assert len(stored) == len(messages)
+    for (key, value), delivery in zip(messages, deliveries, strict=True):
+        assert delivery.partition == partitioners.crc32(key, 8)
+        assert stored[(delivery.partition, delivery.offset)].value == value
+    _assert_each_key_in_sequence(list(stored.values()))
+
