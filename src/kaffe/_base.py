@@ -45,6 +45,7 @@ from ._errors import (
     redact,
     translate_kafka_error,
 )
+from ._log import LibrdkafkaLog
 from ._types import Delivery, Headers, Message, PartitionStrategyFunction
 
 __all__ = ["BaseProducer", "Engine", "TopicState"]
@@ -130,20 +131,6 @@ class TopicState:
         return f"TopicState({self.name!r}, partitions_count={self.partitions_count})"
 
 
-class _LibrdkafkaLog(logging.LoggerAdapter):  # type: ignore[type-arg]
-    """Forwards librdkafka's log lines to the ``kaffe`` logger with secrets masked."""
-
-    def __init__(self, secrets: tuple[str, ...]) -> None:
-        super().__init__(logging.getLogger("kaffe.librdkafka"), {})
-        self._secrets = secrets
-
-    def log(self, level: int, msg: object, *args: object, **kwargs: Any) -> None:
-        if not self.logger.isEnabledFor(level):
-            return
-        text = str(msg) % args if args else str(msg)
-        self.logger.log(level, "%s", redact(text, self._secrets), **kwargs)
-
-
 _live_engines: weakref.WeakSet[Engine] = weakref.WeakSet()
 
 
@@ -180,7 +167,7 @@ class Engine:
         self.last_refusal: KafkaError | None = None
         properties = config.librdkafka_properties()
         properties["error_cb"] = self._on_error
-        properties["logger"] = _LibrdkafkaLog(self.secrets)
+        properties["logger"] = LibrdkafkaLog(self.secrets)
         try:
             self.rk = confluent_kafka.Producer(properties)
         except KafkaException as error:

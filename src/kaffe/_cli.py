@@ -65,7 +65,6 @@ from rich.table import Column, Table  # noqa: E402
 from rich.text import Text  # noqa: E402
 
 from . import partitioners  # noqa: E402
-from ._base import _LibrdkafkaLog  # noqa: E402
 from ._config import DEFAULT_START_TIMEOUT, STRATEGY_NAMES, ProducerConfig  # noqa: E402
 from ._errors import (  # noqa: E402
     BatchProduceError,
@@ -78,6 +77,7 @@ from ._errors import (  # noqa: E402
     redact,
     translate_kafka_error,
 )
+from ._log import LibrdkafkaLog  # noqa: E402
 from ._producer import Producer  # noqa: E402
 from ._types import Delivery, Message  # noqa: E402
 
@@ -831,7 +831,7 @@ class _Admin:
             if key not in _PRODUCER_ONLY
         }
         properties["error_cb"] = self._on_error
-        properties["logger"] = _LibrdkafkaLog(config.secrets)
+        properties["logger"] = LibrdkafkaLog(config.secrets)
         try:
             self.client = AdminClient(properties)
         except KafkaException as error:
