@@ -1,0 +1,178 @@
+"""``kaffe produce`` without a broker: argument errors, and how lines become messages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from kaffe import Message
+from kaffe._cli._exit import EXIT_USAGE
+from kaffe._cli._produce import Line, LineFormat, ProducerSettings, failure_runs
+from tests.cli_runner import error_lines, run
+
+# --- errors found before connecting ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "complaint"),
+    [
+        (["--key-field", "id"], "--key-field and --value-field need --format jsonl"),
+        (["--format", "jsonl", "-K", ":"], "--key-separator is for --format lines"),
+        (["-K", ""], "must not be empty"),
+        (["-p", "1", "-s", "md5"], "--partition and --strategy exclude each other"),
+        (["-H", "no-equals"], "'no-equals' is not NAME=VALUE"),
+        (["-H", "=value"], "'=value' is not NAME=VALUE"),
+        (["-s", "md5", "-e", "127.0.0.1:9"], "the md5 strategy needs keys"),
+        (["-s", "sha1"], "'sha1' is not one of"),
+        (["--batch-size", "0"], "0 is not in the range x>=1"),
+        (["--delivery-timeout", "0"], "is not in the range x>=0.001"),
+        (["--file", "/nonexistent/input.txt"], "does not exist"),
+    ],
+)
+def test_produce_refuses_bad_arguments_with_exit_code_2(args: list[str], complaint: str) -> None:
+    result = run("produce", "events", *args, input=b"k:v\n")
+
+    assert result.exit_code == EXIT_USAGE, result.output
+    assert complaint in result.stderr
+    assert result.stdout == ""
+
+
+def test_produce_refuses_an_invalid_topic_name_with_exit_code_2() -> None:
+    result = run("produce", "no spaces allowed", "-e", "127.0.0.1:9", input=b"value\n")
+
+    assert result.exit_code == EXIT_USAGE
+    assert error_lines(result) == [
+        "Error: topics: 'no spaces allowed' is not a valid topic name; use 1-249 characters "
+        "of a-z, A-Z, 0-9, '.', '_' and '-'"
+    ]
+
+
+# --- the producer's settings --------------------------------------------------------------------
+
+
+def test_keyed_input_defaults_to_md5_and_keyless_input_to_murmur2() -> None:
+    settings = ProducerSettings()
+
+    assert settings.config_options("events", keyed=True) == {
+        "topics": ("events",),
+        "partition_strategy": "md5",
+    }
+    assert settings.config_options("events", keyed=False)["partition_strategy"] == "murmur2"
+
+
+def test_kaffe_partition_strategy_wins_over_the_input_based_default(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("KAFFE_PARTITION_STRATEGY", "crc32")
+
+    assert "partition_strategy" not in ProducerSettings().config_options("events", keyed=True)
+
+
+def test_strategy_and_delivery_timeout_options_reach_the_config() -> None:
+    settings = ProducerSettings(strategy="FNV1A", delivery_timeout=2.5)
+
+    assert settings.config_options("events", keyed=False) == {
+        "topics": ("events",),
+        "partition_strategy": "fnv1a",
+        "delivery_timeout": 2.5,
+    }
+
+
+# --- parsing lines ------------------------------------------------------------------------------
+
+
+def line_format(**overrides: Any) -> LineFormat:
+    settings: dict[str, Any] = {
+        "jsonl": False,
+        "key_separator": None,
+        "key_field": None,
+        "value_field": None,
+        "headers": (),
+        "partition": None,
+        "needs_key": False,
+    }
+    settings.update(overrides)
+    return LineFormat(**settings)
+
+
+def parse(form: LineFormat, raw: bytes) -> Message | str:
+    line = Line(1, raw)
+    form.parse(line)
+    if line.message is None:
+        assert line.reason is not None
+        return line.reason
+    return line.message
+
+
+def test_a_plain_line_is_the_value_of_a_keyless_message() -> None:
+    assert parse(line_format(), b"hello: world") == Message(None, b"hello: world")
+
+
+def test_the_key_separator_splits_at_its_first_occurrence() -> None:
+    form = line_format(key_separator=b"::")
+
+    assert parse(form, b"user-42::a::b") == Message(b"user-42", b"a::b")
+    assert parse(form, b"::empty key") == Message(b"", b"empty key")
+    assert parse(form, b"no separator") == "no key separator '::' in the line"
+
+
+def test_headers_and_partition_go_on_every_message() -> None:
+    form = line_format(headers=(("source", "cli"), ("trace", "1")), partition=3)
+
+    assert parse(form, b"v") == Message(None, b"v", [("source", "cli"), ("trace", "1")], 3)
+
+
+def test_jsonl_fields_become_key_and_value() -> None:
+    form = line_format(jsonl=True, key_field="id", value_field="body")
+
+    assert parse(form, b'{"id": "u-1", "body": "hi"}') == Message("u-1", "hi")
+    assert parse(form, b'{"id": 42, "body": {"a": [1, 2]}}') == Message("42", '{"a":[1,2]}')
+    assert parse(form, '{"id": "é", "body": null}'.encode()) == Message("é", None)
+    assert parse(form, b'{"id": null, "body": true}') == Message(None, "true")
+
+
+def test_jsonl_without_a_value_field_sends_the_whole_line() -> None:
+    raw = b'{"id": "u-1", "n": 1}'
+
+    assert parse(line_format(jsonl=True, key_field="id"), raw) == Message("u-1", raw)
+    assert parse(line_format(jsonl=True), raw) == Message(None, raw)
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b"{not json", "not valid JSON (Expecting property name enclosed in double quotes"),
+        (b"\xff\xfe{}", "not valid"),
+        (b"[1, 2]", "a JSON array, not an object with the fields to read"),
+        (b'"text"', "a JSON string, not an object"),
+        (b"12", "a JSON number, not an object"),
+        (b'{"body": "x"}', "no field 'id'"),
+    ],
+)
+def test_malformed_jsonl_lines_get_a_reason(raw: bytes, reason: str) -> None:
+    result = parse(line_format(jsonl=True, key_field="id", value_field="body"), raw)
+
+    assert isinstance(result, str)
+    assert result.startswith(reason)
+
+
+def test_jsonl_without_fields_still_checks_the_json() -> None:
+    assert parse(line_format(jsonl=True), b"{oops") == (
+        "not valid JSON (Expecting property name enclosed in double quotes at column 2)"
+    )
+
+
+def test_a_keyless_line_is_refused_when_the_strategy_needs_keys() -> None:
+    form = line_format(jsonl=True, key_field="id", needs_key=True)
+
+    assert parse(form, b'{"id": null}') == (
+        "no key, and the md5 strategy refuses keyless messages as Kaffe does"
+    )
+
+
+def test_failed_lines_are_grouped_into_runs_with_the_same_reason() -> None:
+    failures = [(1, "a"), (2, "a"), (3, "b"), (5, "b"), (6, "b"), (7, "a")]
+
+    assert list(failure_runs(failures)) == [(1, 2, "a"), (3, 3, "b"), (5, 6, "b"), (7, 7, "a")]
+    assert list(failure_runs([])) == []
