@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -46,6 +47,37 @@ def test_produce_refuses_an_invalid_topic_name_with_exit_code_2() -> None:
         "Error: topics: 'no spaces allowed' is not a valid topic name; use 1-249 characters "
         "of a-z, A-Z, 0-9, '.', '_' and '-'"
     ]
+
+
+def test_failed_out_refuses_the_input_file_and_leaves_it_intact(tmp_path: Path) -> None:
+    path = tmp_path / "retry.txt"
+    path.write_bytes(b"k:v\n")
+
+    result = run(
+        "produce",
+        "events",
+        "-e",
+        "127.0.0.1:9",
+        "-K",
+        ":",
+        "-f",
+        str(path),
+        "--failed-out",
+        str(path),
+    )
+
+    assert result.exit_code == EXIT_USAGE
+    assert f"{path} is the input; writing it would erase the lines" in result.stderr
+    assert path.read_bytes() == b"k:v\n"
+
+
+def test_failed_out_that_cannot_be_written_exits_2(tmp_path: Path) -> None:
+    target = tmp_path / "missing" / "retry.txt"
+
+    result = run("produce", "events", "-e", "127.0.0.1:9", "--failed-out", str(target), input=b"v")
+
+    assert result.exit_code == EXIT_USAGE
+    assert f"cannot write {target}: No such file or directory" in result.stderr
 
 
 # --- the producer's settings --------------------------------------------------------------------

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import re
+import signal
+import subprocess
+import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -12,9 +18,11 @@ import pytest
 from kaffe import partitioners
 from tests.conftest import Record
 from tests.integration.kaffe_command import (
+    EXIT_INTERRUPTED,
     EXIT_NOT_PRODUCED,
     EXIT_UNKNOWN_TOPIC,
     EXIT_UNREACHABLE,
+    KAFFE,
     closed_port,
     kaffe,
     partition_counts,
@@ -295,3 +303,36 @@ def test_verbose_shows_the_traceback_and_client_logs(bootstrap: str) -> None:
     assert "Traceback" in result.stderr
     assert "type: kaffe.UnknownTopicError" in result.stderr
     assert result.stderr.splitlines()[-1].startswith("Error: topic 'no-such-topic-here'")
+
+
+def test_ctrl_c_stops_after_the_batch_in_flight_and_reports_what_was_produced(
+    bootstrap: str, topic: str, read_back: Callable[[str], list[Record]]
+) -> None:
+    command = subprocess.Popen(
+        [*KAFFE, "produce", topic, "-e", bootstrap, "--batch-size", "2000"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert command.stdin is not None
+
+    def feed() -> None:  # lines until the command has gone
+        block = b"".join(b"value %d\n" % number for number in range(1000))
+        with contextlib.suppress(OSError):
+            while True:
+                command.stdin.write(block)  # type: ignore[union-attr]
+
+    feeder = threading.Thread(target=feed, daemon=True)
+    feeder.start()
+    time.sleep(4)  # well into sending
+    command.send_signal(signal.SIGINT)
+    stdout, stderr = command.communicate(timeout=60)
+
+    assert command.returncode == EXIT_INTERRUPTED, stderr
+    assert stderr.decode().splitlines()[-1] == "Error: interrupted"
+    assert "(interrupted)" in stdout.decode()
+    produced = re.search(r"messages\s+([\d,]+) of [\d,]+ produced", stdout.decode())
+    assert produced is not None, stdout
+    count = int(produced.group(1).replace(",", ""))
+    assert count > 0
+    assert len(read_back(topic)) == count

@@ -13,6 +13,7 @@ import concurrent.futures
 import dataclasses
 import functools
 import os
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -31,6 +32,8 @@ __all__ = ["Admin", "Connection", "connection_options"]
 _PRODUCER_ONLY = frozenset(
     {"acks", "enable.idempotence", "delivery.timeout.ms", "linger.ms", "allow.auto.create.topics"}
 )
+#: Seconds between looks for a refused TLS handshake or SASL login while reading metadata.
+_REFUSAL_CHECK_INTERVAL = 0.5
 #: Values of ``KAFFE_HEROKU_KAFKA_ENV`` that turn Heroku mode on (as ``from_env`` reads it).
 _TRUE = ("1", "true", "yes", "on")
 
@@ -170,11 +173,24 @@ class Admin:
 
         Raises:
             kaffe.BrokerUnavailableError: No broker answered within the timeout.
+            kaffe.AuthenticationError: A broker refused the TLS handshake or SASL login;
+                raised as soon as that is known.
         """
-        try:
-            return self._client.list_topics(timeout=self.config.start_timeout)
-        except KafkaException as error:
-            raise self._failed(error.args[0]) from None
+        deadline = time.monotonic() + self.config.start_timeout
+        while True:
+            # Short waits: librdkafka retries a refused login until the timeout, so
+            # look between them for a refusal, which no amount of waiting fixes.
+            wait = min(max(deadline - time.monotonic(), 0.001), _REFUSAL_CHECK_INTERVAL)
+            try:
+                return self._client.list_topics(timeout=wait)
+            except KafkaException as error:
+                failure = self._failed(error.args[0])
+                if (
+                    isinstance(failure, kaffe.AuthenticationError)
+                    or not isinstance(failure, kaffe.BrokerUnavailableError)
+                    or time.monotonic() >= deadline
+                ):
+                    raise failure from None
 
     def describe_cluster(self) -> Any:
         """

@@ -14,7 +14,9 @@ import dataclasses
 import functools
 import json
 import os
+import signal
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -45,6 +47,7 @@ from ._output import reported, say_error, stderr, stdout
 __all__ = [
     "BATCH_BYTES_LIMIT",
     "DEFAULT_BATCH_SIZE",
+    "Interrupts",
     "Line",
     "LineFormat",
     "ProducerSettings",
@@ -380,18 +383,26 @@ def produce(
         )
         with contextlib.ExitStack() as stack:
             source, total = _open_input(stack, path)
-            failed_file = None if failed_out is None else stack.enter_context(failed_out.open("wb"))
+            failed_file = (
+                None
+                if failed_out is None
+                else stack.enter_context(_open_failed_out(failed_out, source))
+            )
             producer = stack.enter_context(kaffe.Producer(config))
             if settings.partition is not None:
                 _check_partition(producer, topic, settings.partition)
+            typing = source.isatty()  # someone types the lines
             if progress is None:
-                progress = stderr().is_terminal and not sys.stdin.buffer.isatty()
-            # Someone types the lines: send each at once instead of waiting for a full batch.
-            batch_size = 1 if total is None and source.isatty() else settings.batch_size
+                progress = stderr().is_terminal and not typing
+            # Send each typed line at once instead of waiting for a full batch.
+            batch_size = 1 if typing else settings.batch_size
+            if typing:
+                stderr().print(Text("Sending each line you type; end with Ctrl-D.", style="dim"))
             tally = Tally()
             bar = _progress_bar(progress)
+            interrupts = Interrupts()
             try:
-                with bar:
+                with bar, interrupts.installed():
                     task = bar.add_task(topic, total=total, produced=0)
                     read = _produce_lines(
                         producer,
@@ -402,6 +413,7 @@ def produce(
                         tally,
                         failed_file,
                         lambda read: bar.update(task, completed=read, produced=tally.produced),
+                        interrupts,
                     )
                     bar.update(task, total=total or read, completed=read)
             except KeyboardInterrupt:
@@ -423,6 +435,35 @@ def _open_input(stack: contextlib.ExitStack, path: Path | None) -> tuple[IO[byte
     if path is None or str(path) == "-":
         return sys.stdin.buffer, None
     return stack.enter_context(path.open("rb")), path.stat().st_size
+
+
+def _open_failed_out(path: Path, source: IO[bytes]) -> IO[bytes]:
+    """
+    Open the ``--failed-out`` file for writing.
+
+    Raises:
+        click.BadParameter: It is the input itself, which opening it would empty
+            before a line was read, or it cannot be written.
+    """
+    if _same_file(source, path):
+        raise click.BadParameter(
+            f"{path} is the input; writing it would erase the lines before they are read, "
+            "so name another file",
+            param_hint="--failed-out",
+        )
+    try:
+        return path.open("wb")
+    except OSError as error:
+        raise click.BadParameter(
+            f"cannot write {path}: {error.strerror or error}", param_hint="--failed-out"
+        ) from None
+
+
+def _same_file(source: IO[bytes], path: Path) -> bool:
+    try:
+        return os.path.samestat(os.fstat(source.fileno()), path.stat())
+    except (OSError, ValueError):  # no such file yet, or a source without a file descriptor
+        return False
 
 
 def _check_partition(producer: kaffe.Producer, topic: str, partition: int) -> None:
@@ -467,6 +508,64 @@ class Tally:
         return max(time.monotonic() - self.started, 1e-9)
 
 
+class Interrupts:
+    """
+    Ctrl-C while a batch is in flight stops after that batch, not inside librdkafka.
+
+    A ``KeyboardInterrupt`` raised while librdkafka runs one of kaffe's callbacks
+    reaches the caller as confluent-kafka's ``SystemError``, with the batch's
+    outcome unknown. So while a batch is sent, a first Ctrl-C only asks to stop:
+    the batch is acknowledged (or fails) within the delivery timeout, and then
+    ``KeyboardInterrupt`` is raised. A second Ctrl-C, or one while input is read,
+    interrupts at once.
+    """
+
+    def __init__(self) -> None:
+        self._sending = False
+        self.requested = False
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        """Handle SIGINT this way (from the main thread only, where Python delivers it)."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = signal.signal(signal.SIGINT, self._on_interrupt)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    @contextlib.contextmanager
+    def sending(self) -> Iterator[None]:
+        """
+        Send a batch; afterwards stop if Ctrl-C was pressed meanwhile.
+
+        Raises:
+            KeyboardInterrupt: Ctrl-C was pressed while the batch was in flight.
+        """
+        self._sending = True
+        try:
+            yield
+        finally:
+            self._sending = False
+        if self.requested:
+            raise KeyboardInterrupt
+
+    def _on_interrupt(self, signal_number: int, frame: object) -> None:
+        if self._sending and not self.requested:
+            self.requested = True
+            stderr().print(
+                Text(
+                    "Stopping once the messages in flight are acknowledged; "
+                    "press Ctrl-C again to stop at once.",
+                    style="dim",
+                )
+            )
+            return
+        raise KeyboardInterrupt
+
+
 def _produce_lines(
     producer: kaffe.Producer,
     topic: str,
@@ -476,6 +575,7 @@ def _produce_lines(
     tally: Tally,
     failed_file: IO[bytes] | None,
     on_progress: Callable[[int], None],
+    interrupts: Interrupts,
 ) -> int:
     """
     Read, parse and send every line in batches.
@@ -500,11 +600,13 @@ def _produce_lines(
         batch.append(line)
         batch_bytes += len(content)
         if len(batch) >= batch_size or batch_bytes >= BATCH_BYTES_LIMIT:
-            _send_batch(producer, topic, batch, tally, failed_file)
+            with interrupts.sending():
+                _send_batch(producer, topic, batch, tally, failed_file)
             on_progress(read)
             batch, batch_bytes = [], 0
     if batch:
-        _send_batch(producer, topic, batch, tally, failed_file)
+        with interrupts.sending():
+            _send_batch(producer, topic, batch, tally, failed_file)
     on_progress(read)
     return read
 
