@@ -64,6 +64,7 @@ def test_every_module_of_the_command_declares_all() -> None:
     assert sorted(names) == [
         "_connection",
         "_exit",
+        "_lines",
         "_output",
         "_partition",
         "_ping",
