@@ -155,3 +155,113 @@ def test_tls_alert_refusing_the_client_certificate_is_an_authentication_error(al
 def test_other_tls_transport_failures_stay_broker_unavailable() -> None:
     error = KafkaError(KafkaError._TRANSPORT, "Receive failed: SSL alert number 80")
     assert type(translate_kafka_error(error)) is kaffe.BrokerUnavailableError
+
+
+# --- errors of creating a client and of requests to the cluster ---------------------------
+
+
+def test_any_error_creating_a_client_is_a_config_error() -> None:
+    error = KafkaError(KafkaError._INVALID_ARG, "Failed to create admin client: key hunter2-pass")
+
+    translated = translate_kafka_error(error, secrets=["hunter2-pass"], operation="create")
+
+    assert type(translated) is kaffe.ConfigError
+    assert str(translated) == (
+        "librdkafka rejected the configuration: Failed to create admin client: key ***"
+    )
+    assert (translated.reason, translated.code) == ("invalid option", "_INVALID_ARG")
+
+
+@pytest.mark.parametrize(
+    "code", [KafkaError._TIMED_OUT, KafkaError.REQUEST_TIMED_OUT, KafkaError._TRANSPORT]
+)
+def test_an_unanswered_request_means_no_broker_answered(code: int) -> None:
+    error = KafkaError(code, "Local: Timed out")
+
+    translated = translate_kafka_error(
+        error, operation="request", endpoints="h1:9092,h2:9092", timeout=2.5
+    )
+
+    assert type(translated) is kaffe.BrokerUnavailableError
+    assert str(translated) == "no broker of h1:9092,h2:9092 answered within 2.5s (Local: Timed out)"
+    assert (translated.reason, translated.retriable) == ("broker unavailable", True)
+    assert translated.code == KafkaError(code).name()
+
+
+def test_an_unanswered_request_is_explained_by_the_clients_connection_error() -> None:
+    refused = KafkaError(
+        KafkaError._TRANSPORT, "h1:9092/bootstrap: Connect to ipv4#127.0.0.1:9092 failed"
+    )
+
+    translated = translate_kafka_error(
+        KafkaError(KafkaError._TIMED_OUT),
+        operation="request",
+        endpoints="h1:9092",
+        timeout=1,
+        client_error=refused,
+    )
+
+    assert type(translated) is kaffe.BrokerUnavailableError
+    assert str(translated) == (
+        "broker unavailable: h1:9092/bootstrap: Connect to ipv4#127.0.0.1:9092 failed"
+    )
+    assert translated.code == "_TRANSPORT"
+
+
+def test_an_unanswered_request_is_explained_by_a_refused_login() -> None:
+    refused = KafkaError(KafkaError._AUTHENTICATION, "SASL authentication error: hunter2-pass")
+
+    translated = translate_kafka_error(
+        KafkaError(KafkaError._TIMED_OUT),
+        secrets=["hunter2-pass"],
+        operation="request",
+        client_error=refused,
+    )
+
+    assert type(translated) is kaffe.AuthenticationError
+    assert "hunter2-pass" not in str(translated)
+
+
+def test_a_client_error_that_does_not_explain_the_silence_is_not_used() -> None:
+    unrelated = KafkaError(KafkaError.TOPIC_AUTHORIZATION_FAILED)
+
+    translated = translate_kafka_error(
+        KafkaError(KafkaError._TIMED_OUT, "Local: Timed out"),
+        operation="request",
+        client_error=unrelated,
+    )
+
+    assert type(translated) is kaffe.BrokerUnavailableError
+    assert str(translated) == "no broker answered in time (Local: Timed out)"
+
+
+def test_a_request_refused_for_a_certificate_is_an_authentication_error() -> None:
+    error = KafkaError(KafkaError._TRANSPORT, "SSL alert number 48: unknown ca")
+
+    translated = translate_kafka_error(error, operation="request", endpoints="h:1", timeout=1)
+
+    assert type(translated) is kaffe.AuthenticationError
+
+
+def test_other_request_errors_translate_as_usual() -> None:
+    error = KafkaError(KafkaError.TOPIC_AUTHORIZATION_FAILED)
+
+    translated = translate_kafka_error(error, topic="t", operation="request", timeout=1)
+
+    assert type(translated) is kaffe.AuthorizationError
+    assert translated.topic == "t"
+
+
+def test_request_timeouts_name_the_topic_they_were_about() -> None:
+    translated = translate_kafka_error(
+        KafkaError(KafkaError._TIMED_OUT, "Local: Timed out"),
+        topic="events",
+        operation="request",
+        endpoints="h:1",
+        timeout=10,
+    )
+
+    assert str(translated) == (
+        "no broker of h:1 answered within 10s for topic 'events' (Local: Timed out)"
+    )
+    assert translated.topic == "events"

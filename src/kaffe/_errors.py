@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from confluent_kafka import KafkaError
 
@@ -292,6 +292,9 @@ _AUTHORIZATION_CODES = frozenset(
         KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
     }
 )
+#: Failures of a request to the cluster (metadata, a description) that mean no broker
+#: answered it.
+_UNANSWERED_CODES = _TIMEOUT_CODES | {KafkaError._TRANSPORT}
 _UNKNOWN_TOPIC_CODES = frozenset({KafkaError._UNKNOWN_TOPIC, KafkaError.UNKNOWN_TOPIC_OR_PART})
 _PURGED_CODES = frozenset({KafkaError._PURGE_QUEUE, KafkaError._PURGE_INFLIGHT})
 #: TLS alerts (RFC 8446 section 6.2) a broker sends when it refuses the client's
@@ -390,6 +393,10 @@ def translate_kafka_error(
     topic: str | None = None,
     partition: int | None = None,
     secrets: Iterable[str] = (),
+    operation: Literal["produce", "create", "request"] = "produce",
+    endpoints: str | None = None,
+    timeout: float | None = None,
+    client_error: KafkaError | None = None,
 ) -> KaffeError:
     """
     Translate a librdkafka error into the matching :class:`KaffeError`.
@@ -401,6 +408,17 @@ def translate_kafka_error(
         topic: The topic the operation was about, if any.
         partition: The partition the operation was about, if any.
         secrets: Strings to mask in the message.
+        operation: What failed. ``"produce"``: producing or delivering a message.
+            ``"create"``: creating a librdkafka client, which fails only on its
+            configuration (:class:`ConfigError`). ``"request"``: a request to the
+            cluster, such as reading metadata; a timeout then means no broker answered
+            (:class:`BrokerUnavailableError`), not that a message went unacknowledged.
+        endpoints: ``"request"``: the brokers asked, for the message.
+        timeout: ``"request"``: the seconds the request was given, for the message.
+        client_error: ``"request"``: the last error the client reported through its
+            ``error_cb``. When the request timed out or lost its connection and this
+            error explains why no broker answered (a refused connection, a failed
+            login), its translation is returned instead.
 
     Returns:
         A :class:`KaffeError` subclass instance, not raised.
@@ -410,6 +428,29 @@ def translate_kafka_error(
     detail = redact(error.str(), secrets)
     where = _where(topic, partition)
     common: dict[str, Any] = {"topic": topic, "partition": partition, "code": code_name}
+    if operation == "create":
+        return ConfigError(
+            f"librdkafka rejected the configuration: {detail}", reason="invalid option", **common
+        )
+    if (
+        operation == "request"
+        and code in _UNANSWERED_CODES
+        and not (code == KafkaError._TRANSPORT and _TLS_REFUSAL.search(detail))
+    ):
+        if client_error is not None:
+            explained = translate_kafka_error(
+                client_error, topic=topic, partition=partition, secrets=secrets
+            )
+            if isinstance(explained, BrokerUnavailableError):
+                return explained
+        brokers = f" of {endpoints}" if endpoints else ""
+        within = f"within {timeout:g}s" if timeout is not None else "in time"
+        return BrokerUnavailableError(
+            f"no broker{brokers} answered {within}{where} ({detail})",
+            reason="broker unavailable",
+            retriable=True,
+            **common,
+        )
     if code in _TIMEOUT_CODES:
         return DeliveryTimeoutError(
             f"not acknowledged in time{where}: {detail}",

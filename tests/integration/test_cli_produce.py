@@ -1,82 +1,34 @@
-"""The installed ``kaffe`` command, run as a subprocess against a real broker."""
+"""``kaffe produce`` against a real broker: placement, input formats, failures."""
 
 from __future__ import annotations
 
+import contextlib
 import json
-import os
 import re
-import shlex
-import shutil
-import socket
+import signal
 import subprocess
-import sys
+import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from confluent_kafka.admin import AdminClient
 
 from kaffe import partitioners
-from tests.conftest import Cluster, Record
+from tests.conftest import Record
+from tests.integration.kaffe_command import (
+    EXIT_INTERRUPTED,
+    EXIT_NOT_PRODUCED,
+    EXIT_UNKNOWN_TOPIC,
+    EXIT_UNREACHABLE,
+    KAFFE,
+    closed_port,
+    kaffe,
+    partition_counts,
+)
 
 pytestmark = pytest.mark.integration
-
-_INSTALLED = shutil.which("kaffe", path=str(Path(sys.executable).parent))
-#: The console script of this environment (``python -m kaffe._cli`` from a bare source tree).
-KAFFE = [_INSTALLED] if _INSTALLED else [sys.executable, "-m", "kaffe._cli"]
-
-EXIT_NOT_PRODUCED = 1
-EXIT_UNREACHABLE = 3
-EXIT_UNKNOWN_TOPIC = 4
-
-
-def kaffe(
-    *args: str, input: bytes = b"", env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    """Run ``kaffe ARGS`` with ``input`` on stdin; tables are rendered 200 columns wide."""
-    environment = {**os.environ, "COLUMNS": "200", **(env or {})}
-    completed = subprocess.run(
-        [*KAFFE, *args],
-        input=input,
-        capture_output=True,
-        env=environment,
-        timeout=60,
-        check=False,
-    )
-    return subprocess.CompletedProcess(
-        completed.args,
-        completed.returncode,
-        completed.stdout.decode(),
-        completed.stderr.decode(),
-    )
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def partition_counts(summary: str) -> dict[int, int]:
-    """The ``partition: count`` pairs of a produce summary."""
-    after = summary.split("messages per partition:", 1)[1]
-    return {
-        int(partition): int(count.replace(",", ""))
-        for partition, count in re.findall(r"(\d+): ([\d,]+)", after)
-    }
-
-
-def table_row(output: str, first_cell: str) -> list[str]:
-    """The cells of the table row that starts with ``first_cell``."""
-    for line in output.splitlines():
-        cells = [cell.strip() for cell in re.split(r"[│┃|]", line) if cell.strip()]
-        if cells and cells[0] == first_cell:
-            return cells
-    raise AssertionError(f"no row for {first_cell!r} in:\n{output}")
-
-
-# --- kaffe produce ------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("strategy", sorted(partitioners.HASH_FUNCTIONS))
@@ -353,100 +305,34 @@ def test_verbose_shows_the_traceback_and_client_logs(bootstrap: str) -> None:
     assert result.stderr.splitlines()[-1].startswith("Error: topic 'no-such-topic-here'")
 
 
-# --- kaffe topics and kaffe ping ------------------------------------------------------------
-
-
-def test_topics_lists_partitions_leaders_and_in_sync_replicas(
-    bootstrap: str, admin: AdminClient, topic_factory: Callable[..., str]
+def test_ctrl_c_stops_after_the_batch_in_flight_and_reports_what_was_produced(
+    bootstrap: str, topic: str, read_back: Callable[[str], list[Record]]
 ) -> None:
-    topic = topic_factory(3)
-    brokers = admin.list_topics(topic, timeout=10).topics[topic].partitions
-    leaders = ", ".join(str(leader) for leader in sorted({p.leader for p in brokers.values()}))
+    command = subprocess.Popen(
+        [*KAFFE, "produce", topic, "-e", bootstrap, "--batch-size", "2000"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert command.stdin is not None
 
-    result = kaffe("topics", topic, env={"KAFFE_ENDPOINTS": bootstrap})
+    def feed() -> None:  # lines until the command has gone
+        block = b"".join(b"value %d\n" % number for number in range(1000))
+        with contextlib.suppress(OSError):
+            while True:
+                command.stdin.write(block)  # type: ignore[union-attr]
 
-    assert result.returncode == 0, result.stderr
-    # topic, partitions, leaders, replicas, in sync, under-replicated, no leader
-    assert table_row(result.stdout, topic) == [topic, "3", leaders, "1", "1", "0", "0"]
+    feeder = threading.Thread(target=feed, daemon=True)
+    feeder.start()
+    time.sleep(4)  # well into sending
+    command.send_signal(signal.SIGINT)
+    stdout, stderr = command.communicate(timeout=60)
 
-
-def test_topics_without_arguments_lists_every_user_topic(
-    bootstrap: str, topic_factory: Callable[..., str]
-) -> None:
-    topic = topic_factory(2)
-
-    result = kaffe("topics", "-e", bootstrap)
-
-    assert result.returncode == 0, result.stderr
-    assert table_row(result.stdout, topic)[1] == "2"
-    assert "__consumer_offsets" not in result.stdout
-
-
-def test_topics_with_partitions_shows_one_row_per_partition(
-    bootstrap: str, topic_factory: Callable[..., str]
-) -> None:
-    topic = topic_factory(3)
-
-    result = kaffe("topics", topic, "--partitions", "-e", bootstrap)
-
-    assert result.returncode == 0, result.stderr
-    rows = [line for line in result.stdout.splitlines() if f" {topic} " in line]
-    assert len(rows) == 3
-
-
-def test_topics_with_an_unknown_topic_exits_4(bootstrap: str) -> None:
-    result = kaffe("topics", "no-such-topic-here", "-e", bootstrap)
-
-    assert result.returncode == EXIT_UNKNOWN_TOPIC
-    assert result.stderr.splitlines() == ["Error: topic 'no-such-topic-here' does not exist"]
-
-
-def test_ping_shows_brokers_controller_and_round_trip(bootstrap: str, admin: AdminClient) -> None:
-    metadata = admin.list_topics(timeout=10)
-
-    result = kaffe("ping", "-e", bootstrap, "--count", "2")
-
-    assert result.returncode == 0, result.stderr
-    for broker_id, broker in metadata.brokers.items():
-        assert table_row(result.stdout, str(broker_id))[1:3] == [broker.host, str(broker.port)]
-    assert f"controller: {metadata.controller_id}" in result.stdout
-    assert re.search(r"round trip: min [\d.]+ ms, median [\d.]+ ms, max [\d.]+ ms", result.stdout)
-    assert "over 2 request(s)" in result.stdout
-
-
-@pytest.mark.parametrize("command", ["ping", "topics"])
-def test_metadata_commands_exit_3_when_no_broker_answers(command: str) -> None:
-    endpoint = f"127.0.0.1:{closed_port()}"
-
-    result = kaffe(command, "-e", endpoint, "--timeout", "1")
-
-    assert result.returncode == EXIT_UNREACHABLE
-    [line] = result.stderr.splitlines()
-    assert line.startswith("Error: broker unavailable: ")
-    assert "Connection refused" in line
-
-
-# --- Heroku's variables ----------------------------------------------------------------------
-
-
-@pytest.mark.security
-def test_heroku_flag_connects_over_tls_with_herokus_variables(
-    kafka: Cluster, topic: str, read_back: Callable[[str], list[Record]]
-) -> None:
-    if "ssl" not in kafka.state.get("bootstrap", {}):
-        pytest.skip("needs the SSL listener of scripts/kafka")
-    exports = kafka.script("heroku-env")
-    env = dict(token.split("=", 1) for token in shlex.split(exports) if token != "export")
-    assert env["KAFKA_URL"].startswith("kafka+ssl://")
-
-    pinged = kaffe("ping", "--heroku", env=env)
-    produced = kaffe("produce", topic, "--heroku", "-K", "=", input=b"a=1\nb=2\n", env=env)
-
-    assert pinged.returncode == 0, pinged.stderr
-    assert "round trip" in pinged.stdout
-    assert produced.returncode == 0, produced.stderr
-    records = read_back(topic)
-    assert sorted((record.key, record.value) for record in records) == [
-        (b"a", b"1"),
-        (b"b", b"2"),
-    ]
+    assert command.returncode == EXIT_INTERRUPTED, stderr
+    assert stderr.decode().splitlines()[-1] == "Error: interrupted"
+    assert "(interrupted)" in stdout.decode()
+    produced = re.search(r"messages\s+([\d,]+) of [\d,]+ produced", stdout.decode())
+    assert produced is not None, stdout
+    count = int(produced.group(1).replace(",", ""))
+    assert count > 0
+    assert len(read_back(topic)) == count

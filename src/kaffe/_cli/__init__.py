@@ -1,0 +1,67 @@
+"""
+The ``kaffe`` command line.
+
+One module per command: ``kaffe produce`` (:mod:`._produce`, its line parsing in
+:mod:`._lines`) sends lines from stdin or a file through :class:`kaffe.Producer`'s
+batch path; ``kaffe topics`` (:mod:`._topics`) and ``kaffe ping`` (:mod:`._ping`)
+read cluster metadata; ``kaffe partition`` (:mod:`._partition`) shows, without a
+broker, where each strategy places a key. :mod:`._connection` holds the options
+and the admin client the broker-facing commands share, :mod:`._output` what they
+print and how failures end, and :mod:`._exit` the exit codes.
+
+It needs the ``cli`` extra (click and rich): ``pip install 'kaffe[cli]'``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections.abc import Sequence
+
+from ._exit import EXIT_CODES_HELP, EXIT_ERROR
+
+__all__ = ["main"]
+
+_MISSING = [name for name in ("click", "rich") if importlib.util.find_spec(name) is None]
+if _MISSING:  # pragma: no cover - the cli extra is part of the dev install
+    sys.stderr.write(
+        f"Error: the kaffe command needs {' and '.join(_MISSING)}; "
+        "install the cli extra: pip install 'kaffe[cli]'\n"
+    )
+    raise SystemExit(EXIT_ERROR)
+
+# The imports below need the cli extra, checked above.
+import click  # noqa: E402
+
+from ._partition import partition  # noqa: E402
+from ._ping import ping  # noqa: E402
+from ._produce import produce  # noqa: E402
+from ._topics import topics  # noqa: E402
+
+
+@click.group(
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    epilog=EXIT_CODES_HELP,
+)
+@click.version_option(package_name="kaffe", prog_name="kaffe")
+def cli() -> None:
+    """
+    Produce to Apache Kafka and place keys the way other Kafka clients do.
+
+    Brokers come from --endpoints, KAFFE_ENDPOINTS, or --heroku. TLS and SASL
+    settings come from the KAFFE_SSL_* and KAFFE_SASL_* variables.
+    """
+
+
+for _command in (produce, topics, partition, ping):
+    cli.add_command(_command)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """
+    Run the ``kaffe`` command.
+
+    Args:
+        argv: The arguments; ``sys.argv[1:]`` when ``None``.
+    """
+    cli.main(args=list(argv) if argv is not None else None, prog_name="kaffe")

@@ -1,0 +1,654 @@
+"""
+``kaffe produce``: each line of stdin or a file becomes one message.
+
+Lines are parsed into :class:`kaffe.Message` values (:mod:`._lines`), sent in
+batches through :meth:`kaffe.Producer.produce_batch_sync`, and counted
+(:class:`Tally`) for the summary. A line that cannot be parsed or was not
+acknowledged is reported, and with ``--failed-out`` saved exactly as it was read.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import os
+import signal
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+import click
+from rich.columns import Columns
+from rich.progress import (
+    BarColumn,
+    Progress,
+    ProgressColumn,
+    SpinnerColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Column, Table
+from rich.text import Text
+
+import kaffe
+from kaffe._config import DEFAULT_DELIVERY_TIMEOUT, STRATEGY_NAMES
+
+from ._connection import Connection, connection_options
+from ._exit import EXIT_NOT_PRODUCED
+from ._lines import Line, LineFormat
+from ._output import reported, say_error, stderr, stdout
+
+__all__ = [
+    "BATCH_BYTES_LIMIT",
+    "DEFAULT_BATCH_SIZE",
+    "Interrupts",
+    "ProducerSettings",
+    "Tally",
+    "failure_runs",
+    "produce",
+    "producer_options",
+]
+
+#: Messages handed to ``produce_batch_sync`` at a time, unless ``--batch-size`` says otherwise.
+DEFAULT_BATCH_SIZE = 5000
+#: Bytes of keys and values after which a batch is sent even if it has fewer messages.
+BATCH_BYTES_LIMIT = 8 * 1024 * 1024
+
+
+# --- the producer's options -------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class ProducerSettings:
+    """
+    The options of ``kaffe produce`` that shape the producer rather than the input.
+
+    A new producer option of the command belongs here: a field, its ``click.option``
+    in :func:`producer_options`, and its part in :meth:`config_options`.
+
+    Attributes:
+        strategy: ``--strategy``, or ``None`` for the default.
+        partition: ``--partition``: send every message there, or ``None``.
+        batch_size: ``--batch-size``: messages per ``produce_batch_sync`` call.
+        delivery_timeout: ``--delivery-timeout`` in seconds, or ``None``.
+    """
+
+    strategy: str | None = None
+    partition: int | None = None
+    batch_size: int = DEFAULT_BATCH_SIZE
+    delivery_timeout: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.partition is not None and self.strategy is not None:
+            raise click.UsageError("--partition and --strategy exclude each other; give one")
+
+    def config_options(self, topic: str, *, keyed: bool) -> dict[str, Any]:
+        """
+        The :class:`kaffe.ProducerConfig` options these settings ask for.
+
+        Without ``--strategy`` the strategy is ``KAFFE_PARTITION_STRATEGY``, else
+        ``md5`` (Kaffe's) for keyed input and ``murmur2`` (sticky random) for keyless.
+
+        Args:
+            topic: The topic to produce to.
+            keyed: Whether the input has keys.
+        """
+        options: dict[str, Any] = {"topics": (topic,)}
+        if self.strategy is not None:
+            options["partition_strategy"] = self.strategy.lower()
+        elif not os.environ.get("KAFFE_PARTITION_STRATEGY", "").strip():
+            options["partition_strategy"] = "md5" if keyed else "murmur2"
+        if self.delivery_timeout is not None:
+            options["delivery_timeout"] = self.delivery_timeout
+        return options
+
+
+_PRODUCER_OPTIONS = (
+    click.option(
+        "--strategy",
+        "-s",
+        type=click.Choice(STRATEGY_NAMES, case_sensitive=False),
+        help="Partition strategy. Default: $KAFFE_PARTITION_STRATEGY, else md5 for keyed input "
+        "and murmur2 (sticky random) for keyless input.",
+    ),
+    click.option(
+        "--partition",
+        "-p",
+        type=click.IntRange(min=0),
+        help="Send every message to this partition.",
+    ),
+    click.option(
+        "--batch-size",
+        type=click.IntRange(min=1),
+        default=DEFAULT_BATCH_SIZE,
+        show_default=True,
+        help="Messages per batch; each batch is acknowledged before the next is sent.",
+    ),
+    click.option(
+        "--delivery-timeout",
+        type=click.FloatRange(min=0.001),
+        metavar="SECONDS",
+        help="How long a message may wait for its acknowledgement. "
+        f"Default: $KAFFE_DELIVERY_TIMEOUT or {DEFAULT_DELIVERY_TIMEOUT:g}.",
+    ),
+)
+
+
+def producer_options(command: Callable[..., None]) -> Callable[..., None]:
+    """
+    Give a command the producer's options; it receives them as ``settings``.
+
+    See :class:`ProducerSettings`.
+    """
+
+    @functools.wraps(command)
+    def with_settings(
+        *args: Any,
+        strategy: str | None,
+        partition: int | None,
+        batch_size: int,
+        delivery_timeout: float | None,
+        **kwargs: Any,
+    ) -> None:
+        settings = ProducerSettings(strategy, partition, batch_size, delivery_timeout)
+        command(*args, settings=settings, **kwargs)
+
+    for option in reversed(_PRODUCER_OPTIONS):
+        with_settings = option(with_settings)
+    return with_settings
+
+
+def _parse_header(
+    context: click.Context, parameter: click.Parameter, values: tuple[str, ...]
+) -> tuple[tuple[str, str], ...]:
+    headers = []
+    for item in values:
+        name, found, value = item.partition("=")
+        if not found or not name:
+            raise click.BadParameter(f"{item!r} is not NAME=VALUE", context, parameter)
+        headers.append((name, value))
+    return tuple(headers)
+
+
+# --- the command ------------------------------------------------------------------------
+
+
+@click.command(short_help="Send lines from stdin or a file to a topic.")
+@click.argument("topic")
+@click.option(
+    "--file",
+    "-f",
+    "path",
+    type=click.Path(exists=True, dir_okay=False, allow_dash=True, path_type=Path),
+    metavar="PATH",
+    help="Read messages from PATH instead of stdin (- for stdin).",
+)
+@click.option(
+    "--format",
+    "input_format",
+    type=click.Choice(["lines", "jsonl"], case_sensitive=False),
+    default="lines",
+    show_default=True,
+    help="lines: one value per line. jsonl: one JSON document per line.",
+)
+@click.option(
+    "--key-separator",
+    "-K",
+    metavar="SEP",
+    help="lines: split key from value at the first SEP (use $'\\t' for a tab).",
+)
+@click.option("--key-field", metavar="FIELD", help="jsonl: take the key from this field.")
+@click.option(
+    "--value-field",
+    metavar="FIELD",
+    help="jsonl: take the value from this field. Default: the whole line.",
+)
+@click.option(
+    "--header",
+    "-H",
+    "headers",
+    multiple=True,
+    metavar="NAME=VALUE",
+    callback=_parse_header,
+    help="Add a header to every message; repeat for more.",
+)
+@producer_options
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Show a progress bar with the rate. Default: on when stderr is a terminal.",
+)
+@click.option(
+    "--failed-out",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Write the lines that were not produced to FILE, as they were read.",
+)
+@connection_options
+def produce(
+    topic: str,
+    path: Path | None,
+    input_format: str,
+    key_separator: str | None,
+    key_field: str | None,
+    value_field: str | None,
+    headers: tuple[tuple[str, str], ...],
+    settings: ProducerSettings,
+    progress: bool | None,
+    failed_out: Path | None,
+    connection: Connection,
+    verbose: bool,
+) -> None:
+    """
+    Send each line of stdin (or --file) to TOPIC as one message.
+
+    Messages go out in batches through the producer's batch path. A summary
+    follows: messages, bytes, messages per partition, failures and rate. Lines
+    that were not produced are listed on stderr (and saved with --failed-out),
+    and the exit code is then 1. Empty lines are skipped.
+
+    \b
+    Examples:
+      kaffe produce events < values.txt
+      kaffe produce events --key-separator : --header source=import < pairs.txt
+      kaffe produce events --format jsonl --key-field id --file users.jsonl
+    """  # noqa: D301 - \b is click's marker for "do not rewrap"
+    jsonl = input_format.lower() == "jsonl"
+    if jsonl and key_separator is not None:
+        raise click.UsageError("--key-separator is for --format lines; use --key-field for jsonl")
+    if not jsonl and (key_field is not None or value_field is not None):
+        raise click.UsageError("--key-field and --value-field need --format jsonl")
+    if key_separator == "":
+        raise click.BadParameter("must not be empty", param_hint="--key-separator")
+    keyed = key_separator is not None or key_field is not None
+    with reported(verbose):
+        config = connection.config(**settings.config_options(topic, keyed=keyed))
+        strategy = config.partition_strategy
+        assert isinstance(strategy, str)  # a command line cannot pass a function
+        if strategy == "md5" and not keyed and settings.partition is None:
+            raise click.UsageError(
+                "the md5 strategy needs keys: pass --key-separator or --key-field, "
+                "or choose --strategy murmur2, crc32, fnv1a, round_robin or random"
+            )
+        line_format = LineFormat(
+            jsonl=jsonl,
+            key_separator=None if key_separator is None else os.fsencode(key_separator),
+            key_field=key_field,
+            value_field=value_field,
+            headers=headers,
+            partition=settings.partition,
+            needs_key=strategy == "md5" and settings.partition is None,
+        )
+        with contextlib.ExitStack() as stack:
+            source, total = _open_input(stack, path)
+            failed_file = (
+                None
+                if failed_out is None
+                else stack.enter_context(_open_failed_out(failed_out, source))
+            )
+            producer = stack.enter_context(kaffe.Producer(config))
+            if settings.partition is not None:
+                _check_partition(producer, topic, settings.partition)
+            typing = source.isatty()  # someone types the lines
+            if progress is None:
+                progress = stderr().is_terminal and not typing
+            # Send each typed line at once instead of waiting for a full batch.
+            batch_size = 1 if typing else settings.batch_size
+            if typing:
+                stderr().print(Text("Sending each line you type; end with Ctrl-D.", style="dim"))
+            tally = Tally()
+            bar = _progress_bar(progress)
+            interrupts = Interrupts()
+            try:
+                with bar, interrupts.installed():
+                    task = bar.add_task(topic, total=total, produced=0)
+                    read = _produce_lines(
+                        producer,
+                        topic,
+                        source,
+                        line_format,
+                        batch_size,
+                        tally,
+                        failed_file,
+                        lambda read: bar.update(task, completed=read, produced=tally.produced),
+                        interrupts,
+                    )
+                    bar.update(task, total=total or read, completed=read)
+            except KeyboardInterrupt:
+                _print_summary(topic, strategy, settings.partition, tally, interrupted=True)
+                raise
+        _print_summary(topic, strategy, settings.partition, tally, interrupted=False)
+        if tally.failures:
+            _report_failures(tally, failed_out)
+            raise SystemExit(EXIT_NOT_PRODUCED)
+
+
+def _open_input(stack: contextlib.ExitStack, path: Path | None) -> tuple[IO[bytes], int | None]:
+    """
+    Open ``--file`` (stdin for ``None`` or ``-``) on ``stack``.
+
+    Returns:
+        The input, and its size in bytes when known.
+    """
+    if path is None or str(path) == "-":
+        return sys.stdin.buffer, None
+    return stack.enter_context(path.open("rb")), path.stat().st_size
+
+
+def _open_failed_out(path: Path, source: IO[bytes]) -> IO[bytes]:
+    """
+    Open the ``--failed-out`` file for writing.
+
+    Raises:
+        click.BadParameter: It is the input itself, which opening it would empty
+            before a line was read, or it cannot be written.
+    """
+    if _same_file(source, path):
+        raise click.BadParameter(
+            f"{path} is the input; writing it would erase the lines before they are read, "
+            "so name another file",
+            param_hint="--failed-out",
+        )
+    try:
+        return path.open("wb")
+    except OSError as error:
+        raise click.BadParameter(
+            f"cannot write {path}: {error.strerror or error}", param_hint="--failed-out"
+        ) from None
+
+
+def _same_file(source: IO[bytes], path: Path) -> bool:
+    try:
+        return os.path.samestat(os.fstat(source.fileno()), path.stat())
+    except (OSError, ValueError):  # no such file yet, or a source without a file descriptor
+        return False
+
+
+def _check_partition(producer: kaffe.Producer, topic: str, partition: int) -> None:
+    count = producer.partitions_count(topic)
+    if partition >= count:
+        raise kaffe.InvalidPartitionError(
+            f"partition {partition} is out of range for topic {topic!r}, which has "
+            f"{count} partitions (0..{count - 1})",
+            topic=topic,
+            partition=partition,
+            partitions_count=count,
+        )
+
+
+# --- sending ----------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Tally:
+    """
+    What a ``produce`` run achieved so far.
+
+    Attributes:
+        lines: Non-empty lines read.
+        produced: Messages acknowledged.
+        payload_bytes: Bytes of the keys and values acknowledged.
+        partitions: Messages acknowledged per partition.
+        failures: ``(line number, reason)`` of every line not produced.
+        started: When sending began, on the monotonic clock.
+    """
+
+    lines: int = 0
+    produced: int = 0
+    payload_bytes: int = 0
+    partitions: Counter[int] = dataclasses.field(default_factory=Counter)
+    failures: list[tuple[int, str]] = dataclasses.field(default_factory=list)
+    started: float = dataclasses.field(default_factory=time.monotonic)
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds since sending began (never zero)."""
+        return max(time.monotonic() - self.started, 1e-9)
+
+
+class Interrupts:
+    """
+    Ctrl-C while a batch is in flight stops after that batch, not inside librdkafka.
+
+    A ``KeyboardInterrupt`` raised while librdkafka runs one of kaffe's callbacks
+    reaches the caller as confluent-kafka's ``SystemError``, with the batch's
+    outcome unknown. So while a batch is sent, a first Ctrl-C only asks to stop:
+    the batch is acknowledged (or fails) within the delivery timeout, and then
+    ``KeyboardInterrupt`` is raised. A second Ctrl-C, or one while input is read,
+    interrupts at once.
+    """
+
+    def __init__(self) -> None:
+        self._sending = False
+        self.requested = False
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        """Handle SIGINT this way (from the main thread only, where Python delivers it)."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = signal.signal(signal.SIGINT, self._on_interrupt)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    @contextlib.contextmanager
+    def sending(self) -> Iterator[None]:
+        """
+        Send a batch; afterwards stop if Ctrl-C was pressed meanwhile.
+
+        Raises:
+            KeyboardInterrupt: Ctrl-C was pressed while the batch was in flight.
+        """
+        self._sending = True
+        try:
+            yield
+        finally:
+            self._sending = False
+        if self.requested:
+            raise KeyboardInterrupt
+
+    def _on_interrupt(self, signal_number: int, frame: object) -> None:
+        if self._sending and not self.requested:
+            self.requested = True
+            stderr().print(
+                Text(
+                    "Stopping once the messages in flight are acknowledged; "
+                    "press Ctrl-C again to stop at once.",
+                    style="dim",
+                )
+            )
+            return
+        raise KeyboardInterrupt
+
+
+def _produce_lines(
+    producer: kaffe.Producer,
+    topic: str,
+    source: IO[bytes],
+    line_format: LineFormat,
+    batch_size: int,
+    tally: Tally,
+    failed_file: IO[bytes] | None,
+    on_progress: Callable[[int], None],
+    interrupts: Interrupts,
+) -> int:
+    """
+    Read, parse and send every line in batches.
+
+    Returns:
+        How many bytes were read.
+    """
+    batch: list[Line] = []
+    batch_bytes = 0
+    read = 0
+    tally.started = time.monotonic()
+    for number, raw in enumerate(source, start=1):
+        read += len(raw)
+        content = raw[:-1] if raw.endswith(b"\n") else raw
+        if content.endswith(b"\r"):
+            content = content[:-1]
+        if not content or (line_format.jsonl and not content.strip()):
+            continue
+        tally.lines += 1
+        line = Line(number, content)
+        line_format.parse(line)
+        batch.append(line)
+        batch_bytes += len(content)
+        if len(batch) >= batch_size or batch_bytes >= BATCH_BYTES_LIMIT:
+            with interrupts.sending():
+                _send_batch(producer, topic, batch, tally, failed_file)
+            on_progress(read)
+            batch, batch_bytes = [], 0
+    if batch:
+        with interrupts.sending():
+            _send_batch(producer, topic, batch, tally, failed_file)
+    on_progress(read)
+    return read
+
+
+def _send_batch(
+    producer: kaffe.Producer,
+    topic: str,
+    batch: list[Line],
+    tally: Tally,
+    failed_file: IO[bytes] | None,
+) -> None:
+    """Produce the well-formed lines of a batch and record what happened to every line."""
+    sendable = [line for line in batch if line.message is not None]
+    deliveries: list[kaffe.Delivery | None]
+    errors: list[kaffe.KaffeError | None]
+    try:
+        deliveries = list(
+            producer.produce_batch_sync(
+                topic, [line.message for line in sendable if line.message is not None]
+            )
+        )
+        errors = [None] * len(sendable)
+    except kaffe.BatchProduceError as error:
+        deliveries, errors = error.deliveries, error.errors
+    except kaffe.KaffeError as error:  # refused before anything was sent
+        deliveries = [None] * len(sendable)
+        errors = [error] * len(sendable)
+    for line, delivery, failure in zip(sendable, deliveries, errors, strict=True):
+        if delivery is not None:
+            assert line.message is not None
+            tally.produced += 1
+            tally.partitions[delivery.partition] += 1
+            tally.payload_bytes += _size(line.message.key) + _size(line.message.value)
+        else:
+            line.reason = failure.message if failure is not None else "not acknowledged"
+    for line in batch:
+        if line.reason is not None:
+            tally.failures.append((line.number, line.reason))
+            if failed_file is not None:
+                failed_file.write(line.raw + b"\n")
+    if failed_file is not None:
+        failed_file.flush()
+
+
+def _size(data: str | bytes | None) -> int:
+    if data is None:
+        return 0
+    return len(data.encode() if isinstance(data, str) else data)
+
+
+# --- reporting --------------------------------------------------------------------------
+
+
+class _RateColumn(ProgressColumn):
+    """Messages acknowledged, and per second."""
+
+    def __init__(self) -> None:
+        super().__init__(table_column=Column(no_wrap=True))
+
+    def render(self, task: Task) -> Text:
+        produced = task.fields.get("produced", 0)
+        elapsed = task.elapsed or 0.0
+        rate = produced / elapsed if elapsed > 0 else 0.0
+        return Text(f"{produced:,} msgs {rate:,.0f} msg/s")
+
+
+def _progress_bar(enabled: bool) -> Progress:
+    """The progress bar on stderr; when not ``enabled`` it draws nothing."""
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}", table_column=Column(no_wrap=True, ratio=1)),
+        BarColumn(bar_width=24),
+        TextColumn("{task.percentage:>3.0f}%"),
+        _RateColumn(),
+        TimeElapsedColumn(),
+        console=stderr(force_terminal=True if enabled else None),
+        disable=not enabled,
+        transient=False,
+    )
+
+
+def _print_summary(
+    topic: str, strategy: str, partition: int | None, tally: Tally, *, interrupted: bool
+) -> None:
+    elapsed = tally.elapsed
+    placement = f"partition {partition}" if partition is not None else f"strategy {strategy}"
+    status = " (interrupted)" if interrupted else ""
+    summary = Table.grid(padding=(0, 2))
+    summary.add_column(style="bold")
+    summary.add_column()
+    summary.add_row("topic", Text(f"{topic} ({placement}){status}"))
+    summary.add_row("messages", f"{tally.produced:,} of {tally.lines:,} produced")
+    summary.add_row("bytes", f"{tally.payload_bytes:,} (keys and values)")
+    summary.add_row("failed", f"{len(tally.failures):,}")
+    summary.add_row(
+        "rate",
+        f"{tally.produced / elapsed:,.0f} msg/s, {tally.payload_bytes / elapsed / 1e6:,.2f} MB/s "
+        f"over {elapsed:,.2f} s",
+    )
+    console = stdout()
+    console.print(summary)
+    if tally.partitions:
+        console.print(Text("messages per partition:", style="bold"))
+        console.print(
+            Columns(
+                [f"{number}: {count:,}" for number, count in sorted(tally.partitions.items())],
+                padding=(0, 3),
+            )
+        )
+
+
+def _report_failures(tally: Tally, failed_out: Path | None) -> None:
+    console = stderr()
+    for first, last, reason in failure_runs(sorted(tally.failures)):
+        where = f"line {first}" if first == last else f"lines {first}-{last}"
+        console.print(Text(f"{where}: {reason}"))
+    saved = f"; they are in {failed_out}" if failed_out is not None else ""
+    say_error(f"{len(tally.failures):,} of {tally.lines:,} lines were not produced{saved}")
+
+
+def failure_runs(failures: Sequence[tuple[int, str]]) -> Iterator[tuple[int, int, str]]:
+    """
+    Group consecutive line numbers that failed for the same reason.
+
+    Args:
+        failures: ``(line number, reason)`` pairs, sorted by line number.
+
+    Yields:
+        ``(first line, last line, reason)`` for each run.
+    """
+    start = previous = 0
+    current: str | None = None
+    for number, reason in failures:
+        if reason == current and number == previous + 1:
+            previous = number
+            continue
+        if current is not None:
+            yield start, previous, current
+        start = previous = number
+        current = reason
+    if current is not None:
+        yield start, previous, current
