@@ -4,16 +4,14 @@ Key-to-partition functions, pure and free of I/O.
 Each hashing function takes ``(key, partitions_count)`` and returns a partition in
 ``0..partitions_count-1``. A ``str`` key is hashed as its UTF-8 bytes.
 
-=========  ==========================================================================
-name       places keys where these producers do
-=========  ==========================================================================
-md5        Kaffe (Elixir) ``:md5``: the sum of the 16 MD5 digest bytes, mod count
-murmur2    the Java client's default for keyed records, librdkafka ``murmur2``,
-           franz-go, aiokafka, kafka-python
-crc32      librdkafka's default ``consistent`` / ``consistent_random``, Sarama's
-           ``NewConsistentCRCHashPartitioner``
-fnv1a      Sarama's default ``NewHashPartitioner``, librdkafka ``fnv1a``
-=========  ==========================================================================
+Each places keys where these producers do:
+
+* ``md5``: Kaffe (Elixir) ``:md5``, the sum of the 16 MD5 digest bytes, mod count.
+* ``murmur2``: the Java client's default for keyed records, librdkafka ``murmur2``,
+  franz-go, aiokafka, kafka-python.
+* ``crc32``: librdkafka's default ``consistent`` / ``consistent_random``, Sarama's
+  ``NewConsistentCRCHashPartitioner``.
+* ``fnv1a``: Sarama's default ``NewHashPartitioner``, librdkafka ``fnv1a``.
 
 ``murmur2``, ``crc32`` and ``fnv1a`` are librdkafka's own C implementations, as
 exposed by confluent-kafka, so they cannot drift from what librdkafka does.
@@ -63,6 +61,11 @@ __all__ = [
 ]
 
 KeyLike = bytes | str | bytearray | memoryview | None
+
+# librdkafka's own C partitioners, as confluent-kafka exposes them: (key bytes, count).
+_librdkafka_murmur2: Callable[[bytes, int], int] = confluent_kafka.murmur2
+_librdkafka_consistent: Callable[[bytes, int], int] = confluent_kafka.consistent
+_librdkafka_fnv1a: Callable[[bytes, int], int] = confluent_kafka.fnv1a
 
 #: Bytes of keyless messages one partition takes before :class:`StickyRandom` draws
 #: another: the Java client's ``batch.size`` default.
@@ -137,19 +140,8 @@ def md5_of_bytes(key: bytes, partitions_count: int) -> int:
     return sum(hashlib.md5(key).digest()) % partitions_count
 
 
-def _librdkafka(
-    name: str, implementation: Callable[[bytes, int], int]
-) -> Callable[[KeyLike, int], int]:
-    def partition(key: KeyLike, partitions_count: int) -> int:
-        _check_count(partitions_count, name)
-        return implementation(_key_bytes(key, name), partitions_count)
-
-    partition.__name__ = partition.__qualname__ = name
-    return partition
-
-
-murmur2 = _librdkafka("murmur2", confluent_kafka.murmur2)
-murmur2.__doc__ = """
+def murmur2(key: KeyLike, partitions_count: int) -> int:
+    """
     The Java client's keyed partitioner: ``toPositive(murmur2(key)) % partitions_count``.
 
     Args:
@@ -159,9 +151,13 @@ murmur2.__doc__ = """
     Returns:
         The partition, where Java, librdkafka ``murmur2`` and franz-go put the key.
     """
-crc32 = _librdkafka("crc32", confluent_kafka.consistent)
-crc32.__doc__ = """
-    librdkafka's default ``consistent`` partitioner: ``crc32(key) % partitions_count``.
+    _check_count(partitions_count, "murmur2")
+    return _librdkafka_murmur2(_key_bytes(key, "murmur2"), partitions_count)
+
+
+def crc32(key: KeyLike, partitions_count: int) -> int:
+    """
+    The default ``consistent`` partitioner of librdkafka: ``crc32(key) % partitions_count``.
 
     Args:
         key: The message key; ``None`` is refused.
@@ -171,8 +167,12 @@ crc32.__doc__ = """
         The partition, where librdkafka's default and Sarama's
         ``NewConsistentCRCHashPartitioner`` put the key.
     """
-fnv1a = _librdkafka("fnv1a", confluent_kafka.fnv1a)
-fnv1a.__doc__ = """
+    _check_count(partitions_count, "crc32")
+    return _librdkafka_consistent(_key_bytes(key, "crc32"), partitions_count)
+
+
+def fnv1a(key: KeyLike, partitions_count: int) -> int:
+    """
     The FNV-1a partitioner of Sarama (Go) and librdkafka ``fnv1a``.
 
     Args:
@@ -182,6 +182,9 @@ fnv1a.__doc__ = """
     Returns:
         The partition, where Sarama's default hash partitioner puts the key.
     """
+    _check_count(partitions_count, "fnv1a")
+    return _librdkafka_fnv1a(_key_bytes(key, "fnv1a"), partitions_count)
+
 
 #: The hashing functions by strategy name.
 HASH_FUNCTIONS: dict[str, Callable[[KeyLike, int], int]] = {
