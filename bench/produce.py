@@ -429,7 +429,7 @@ def java_producer(bootstrap: str, topic: str, count: int) -> float:
 
 def rss_probe(bootstrap: str, topic: str, count: int) -> dict[str, float]:
     """Scenario 8, run in a fresh process: RSS before and after ``count`` produce() calls."""
-    import psutil  # type: ignore[import-untyped]
+    import psutil
 
     process = psutil.Process()
     with kaffe_producer(bootstrap, topic) as producer:

@@ -364,7 +364,7 @@ class Engine:
     def _wait_for_room(self, deadline: float) -> bool:
         """Serve reports a slice at a time while the queue is full; False past the deadline."""
         remaining = deadline - time.monotonic()
-        if remaining <= 0:
+        if remaining <= 0 or self.state is not _OPEN:
             return False
         self.wait_for_room(min(remaining, _ROOM_SLICE))
         return True
@@ -621,11 +621,9 @@ class Engine:
         """
         if self.state is not _OPEN:
             return 0
-        deadline = time.monotonic() + timeout
-        # Deliver what is outstanding while producing still works for racing threads.
-        self._serve_while(self._outstanding, deadline, self.rk.flush)
-        self.state = State.CLOSED
+        self.state = State.CLOSED  # from here on, new calls are refused
         self._refresh_wake.set()
+        self._serve_while(self._outstanding, time.monotonic() + timeout, self.rk.flush)
         left = len(self.rk)
         self._drop_outstanding()
         self._release()

@@ -464,6 +464,48 @@ def test_whole_cluster_down_raises_delivery_timeout_then_the_same_producer_recov
     _check_outage(cluster, topic, load.outcomes, capsys, "whole cluster down", began)
 
 
+def test_the_event_loop_never_waits_for_metadata_while_the_cluster_is_down(
+    healthy_cluster: ReplicatedCluster,
+) -> None:
+    cluster = healthy_cluster
+    topic = cluster.create_topic(PARTITIONS)
+    beat = 0.010
+
+    async def main() -> list[float]:
+        lateness: list[float] = []
+
+        async def heartbeat() -> None:
+            while True:
+                began = time.perf_counter()
+                await asyncio.sleep(beat)
+                lateness.append(time.perf_counter() - began - beat)
+
+        async with kaffe.AsyncProducer(
+            endpoints=cluster.bootstrap, topics=[topic], start_timeout=3, delivery_timeout=2
+        ) as producer:
+            for node in NODES:
+                await asyncio.to_thread(cluster.kill, node)
+            beating = asyncio.create_task(heartbeat())
+            await asyncio.sleep(0.1)
+            try:
+                # A topic not analysed yet: its metadata is fetched off the loop.
+                with pytest.raises(kaffe.BrokerUnavailableError):
+                    await producer.produce_sync("never-analysed", b"k", b"v")
+                # A partition beyond the known count: re-read off the loop, then refused.
+                with pytest.raises(kaffe.InvalidPartitionError):
+                    await producer.produce_sync(topic, PARTITIONS + 5, b"k", b"v")
+                await producer.refresh_metadata()
+                await producer.partitions_count(topic)
+            finally:
+                beating.cancel()
+                await asyncio.to_thread(cluster.up)
+        return lateness
+
+    lateness = asyncio.run(main())
+    assert len(lateness) > 100
+    assert max(lateness) <= 0.050, sorted(lateness)[-5:]
+
+
 def test_whole_cluster_down_raises_delivery_timeout_then_the_same_async_producer_recovers(
     healthy_cluster: ReplicatedCluster, capsys: pytest.CaptureFixture[str]
 ) -> None:

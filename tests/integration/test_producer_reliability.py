@@ -9,9 +9,11 @@ escapes untranslated, and nothing a caller waits on is left unresolved.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import os
 import pickle
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -19,6 +21,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
+import psutil
 import pytest
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewPartitions
@@ -138,6 +141,135 @@ def test_async_operations_after_aclose_raise_producer_closed_error(
                 await call()
 
     asyncio.run(main())
+
+
+def _threads_settle_at(expected: int, timeout: float = 1.0) -> int:
+    """The process's thread count (native ones included) once it is back to ``expected``."""
+    process = psutil.Process()
+    deadline = time.monotonic() + timeout
+    while True:
+        count: int = process.num_threads()
+        if count <= expected or time.monotonic() >= deadline:
+            return count
+        time.sleep(0.01)
+
+
+class _LineCounter(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines += 1
+
+
+@pytest.fixture
+def librdkafka_lines() -> Iterator[_LineCounter]:
+    """Counts the lines librdkafka logs (its debug contexts switched on by the test)."""
+    counter = _LineCounter()
+    logger = logging.getLogger("kaffe.librdkafka")
+    logger.addHandler(counter)
+    level = logger.level
+    logger.setLevel(logging.DEBUG)
+    try:
+        yield counter
+    finally:
+        logger.setLevel(level)
+        logger.removeHandler(counter)
+
+
+def test_close_stops_librdkafkas_threads_and_its_log(
+    bootstrap: str, topic: str, librdkafka_lines: _LineCounter
+) -> None:
+    before = psutil.Process().num_threads()
+    producer = kaffe.Producer(
+        endpoints=bootstrap,
+        topics=[topic],
+        metadata_refresh_interval=0.1,
+        client_config={"debug": "broker,topic", "topic.metadata.refresh.interval.ms": 100},
+    )
+    producer.produce_sync(b"k", b"v")
+    assert psutil.Process().num_threads() > before
+
+    producer.close()
+
+    assert _threads_settle_at(before) == before
+    logged = librdkafka_lines.lines
+    assert logged > 0
+    time.sleep(0.5)
+    assert librdkafka_lines.lines == logged
+
+
+def test_aclose_stops_librdkafkas_threads_and_its_log(
+    bootstrap: str, topic: str, librdkafka_lines: _LineCounter
+) -> None:
+    async def main() -> None:
+        producer = kaffe.AsyncProducer(
+            endpoints=bootstrap,
+            topics=[topic],
+            metadata_refresh_interval=0.1,
+            client_config={"debug": "broker,topic", "topic.metadata.refresh.interval.ms": 100},
+        )
+        await producer.start()
+        await producer.produce_sync(b"k", b"v")
+        await producer.aclose()
+
+    # asyncio.to_thread keeps its worker threads for the loop's lifetime: count after it.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(lambda: None).result()
+        before = psutil.Process().num_threads()
+        pool.submit(asyncio.run, main()).result(timeout=60)
+        assert _threads_settle_at(before) == before
+    logged = librdkafka_lines.lines
+    assert logged > 0
+    time.sleep(0.5)
+    assert librdkafka_lines.lines == logged
+
+
+def test_calls_racing_with_close_get_producer_closed_error_never_a_crash(
+    bootstrap: str, topic: str
+) -> None:
+    producer = kaffe.Producer(endpoints=bootstrap, topics=[topic], metadata_refresh_interval=0.1)
+    unexpected: list[BaseException] = []
+    outcomes: Counter[str] = Counter()
+    stop = threading.Event()
+
+    def hammer(call: Callable[[], object]) -> None:
+        while not stop.is_set():
+            try:
+                call()
+                outcomes["ok"] += 1
+            except kaffe.ProducerClosedError:
+                outcomes["closed"] += 1
+                return
+            except kaffe.ProduceError as error:  # purged at close: the message was dropped
+                outcomes[f"produce error: {error.reason}"] += 1
+            except BaseException as error:
+                unexpected.append(error)
+                return
+
+    calls: list[Callable[[], object]] = [
+        lambda: producer.produce_sync(topic, b"k", b"sync"),
+        lambda: producer.produce(topic, b"k", b"future"),
+        lambda: producer.produce_batch_sync(topic, [(b"k", b"batch")] * 20),
+        lambda: producer.partitions_count(topic),
+        lambda: producer.flush(0.01),
+        lambda: producer.refresh_metadata(),
+    ]
+    threads = [threading.Thread(target=hammer, args=(call,)) for call in calls * 2]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.5)
+    producer.close(timeout=5)
+    time.sleep(0.2)
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert unexpected == []
+    assert set(outcomes) <= {"ok", "closed", "produce error: purged at close"}
+    assert outcomes["closed"] == len(threads)
+    assert outcomes["ok"] > 0
 
 
 def test_an_unclosed_producer_warns_and_still_delivers_what_it_queued(
