@@ -69,6 +69,7 @@ class Observer(Protocol):
                 the :class:`~kaffe.KaffeError` it failed with.
             seconds: Time from the produce call to this outcome.
         """
+        return None
 
     def on_statistics(self, statistics: Statistics) -> None:
         """
@@ -77,3 +78,4 @@ class Observer(Protocol):
         Args:
             statistics: The parsed snapshot.
         """
+        return None
