@@ -69,7 +69,7 @@ class Observer(Protocol):
                 the :class:`~kaffe.KaffeError` it failed with.
             seconds: Time from the produce call to this outcome.
         """
-        return None
+        return
 
     def on_statistics(self, statistics: Statistics) -> None:
         """
@@ -78,4 +78,4 @@ class Observer(Protocol):
         Args:
             statistics: The parsed snapshot.
         """
-        return None
+        return
