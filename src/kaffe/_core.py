@@ -580,22 +580,22 @@ class Waiter:
     def __call__(self, error: KafkaError | KaffeError | None, message: Any) -> None:
         if error is None:
             kind, stamp = message.timestamp()
-            outcome: Delivery | KaffeError = _new_tuple(
+            delivery: Delivery = _new_tuple(
                 Delivery,
                 (message.topic(), message.partition(), message.offset(), stamp if kind else None),
             )
-        elif isinstance(error, KaffeError):
-            outcome = error
-        else:
-            outcome = self.core.failed(error, message)
+            contexts = self.contexts
+            if contexts is not None:
+                self.contexts = None
+                self.core.observers.outcome(contexts, self.message, delivery, self.started)
+            self.resolve(delivery)
+            return
+        failure = error if isinstance(error, KaffeError) else self.core.failed(error, message)
         contexts = self.contexts
         if contexts is not None:
             self.contexts = None
-            self.core.observers.outcome(contexts, self.message, outcome, self.started)
-        if type(outcome) is Delivery:
-            self.resolve(outcome)
-        else:
-            self.reject(outcome)  # type: ignore[arg-type]
+            self.core.observers.outcome(contexts, self.message, failure, self.started)
+        self.reject(failure)
 
     def resolve(self, delivery: Delivery) -> None:
         """The message was acknowledged."""
@@ -678,17 +678,12 @@ class Batch:
         self.deliveries: list[Delivery | None] = [None] * size
         self.errors: list[KaffeError | None] = [None] * size
         self.finished = False
+        #: Counts outcomes in: the slot that draws ``size`` completes the batch, once.
         self._settled = itertools.count(1)
 
     def slots(self, core: Core) -> list[BatchSlot]:
         """One waiter per message of the batch."""
         return [BatchSlot(core, self, index) for index in range(self.size)]
-
-    def settled_one(self) -> None:
-        """Count one outcome in; the last one completes the batch (exactly once)."""
-        if next(self._settled) == self.size:
-            self.finished = True
-            self.complete()
 
     def is_done(self) -> bool:
         """True once every message of the batch has its outcome."""
@@ -747,13 +742,17 @@ class BatchSlot(Waiter):
         """Record the delivery at the message's index."""
         batch = self.batch
         batch.deliveries[self.index] = delivery
-        batch.settled_one()
+        if next(batch._settled) == batch.size:  # the last outcome completes the batch
+            batch.finished = True
+            batch.complete()
 
     def reject(self, error: KaffeError) -> None:
         """Record the error at the message's index."""
         batch = self.batch
         batch.errors[self.index] = error
-        batch.settled_one()
+        if next(batch._settled) == batch.size:
+            batch.finished = True
+            batch.complete()
 
 
 class ProducerBase:

@@ -95,6 +95,8 @@ _ROOM_SLICE = 0.005
 _BATCH_CHUNK = 10_000
 #: What ``rk.produce`` raises for a message it refused for its content.
 _REFUSED = (TypeError, OverflowError, UnicodeEncodeError, ValueError)
+#: Everything ``rk.produce`` raises for a message it did not take.
+_NOT_TAKEN = (BufferError, KafkaException, RuntimeError, *_REFUSED)
 
 
 _OPEN: Final = State.OPEN
@@ -168,6 +170,7 @@ class Engine:
                 f"client_config: {redact(str(error), self.secrets)}", reason="invalid option"
             ) from None
         self.delivery_wait = config.delivery_timeout + DELIVERY_GRACE
+        self._observing = bool(core.observers)
         self.poll_lock = threading.Lock()
         #: Messages handed over by threads that serve reports inline. Only a hint for
         #: the poller, so unlocked increments from several threads are fine.
@@ -254,6 +257,24 @@ class Engine:
         try:
             if self.state is not _OPEN:
                 self.check_open()
+            if len(messages) == 1 and not self._observing:  # the common case, first
+                topic, partition, key, value, headers, timestamp = messages[0]
+                try:
+                    if headers is None and timestamp is None:
+                        self.rk.produce(topic, value, key, partition, waiters[0])
+                    else:
+                        self.rk.produce(
+                            topic, value, key, partition, waiters[0], None, timestamp or 0, headers
+                        )
+                except _NOT_TAKEN:
+                    pass  # the path below waits for room, or refuses the message
+                else:
+                    produced = self.produced = self.produced + 1
+                    if not produced & _SERVE_MASK:
+                        self.serve_inline()
+                    elif not self.poller_busy and not self._wake.is_set():
+                        self._wake.set()
+                    return 1
             observers = self.core.observers
             groups = (
                 _partition_groups(messages, waiters)
@@ -310,7 +331,7 @@ class Engine:
                     produced = self.produced = self.produced + 1
                     if not produced & _SERVE_MASK:
                         self.serve_inline()
-                    elif not self.poller_busy:
+                    elif not self.poller_busy and not self._wake.is_set():
                         self._wake.set()
                 return len(messages)
             produce_batch = self.rk.produce_batch
@@ -887,15 +908,21 @@ def _partition_groups(
     cannot carry: the batch then goes message by message.
     """
     groups: dict[tuple[str, int], tuple[list[dict[str, Any]], list[Waiter]]] = {}
-    for (topic, partition, key, value, headers, timestamp), waiter in zip(
-        messages, waiters, strict=True
-    ):
-        if headers is not None or timestamp is not None:
+    by_partition: dict[int, tuple[list[dict[str, Any]], list[Waiter]]] = {}
+    first_topic = messages[0][0]
+    for message, waiter in zip(messages, waiters, strict=True):
+        if message[4] is not None or message[5] is not None:  # headers, timestamp
             return None
-        group = groups.get((topic, partition))
-        if group is None:
-            group = groups[topic, partition] = ([], [])
-        group[0].append({"key": key, "value": value, "callback": waiter})
+        topic, partition = message[0], message[1]
+        if topic is first_topic or topic == first_topic:
+            group = by_partition.get(partition)
+            if group is None:
+                group = by_partition[partition] = groups[topic, partition] = ([], [])
+        else:
+            group = groups.get((topic, partition))
+            if group is None:
+                group = groups[topic, partition] = ([], [])
+        group[0].append({"key": message[2], "value": message[3], "callback": waiter})
         group[1].append(waiter)
     return groups
 

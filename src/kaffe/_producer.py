@@ -9,6 +9,7 @@ adds the three ways a thread waits for outcomes: a lock per ``produce_sync``, a
 
 from __future__ import annotations
 
+import functools
 import sys
 import threading
 import time
@@ -65,7 +66,7 @@ class _SyncWaiter(Waiter):
         return self.done
 
 
-class DeliveryFuture(Waiter, Future):  # type: ignore[type-arg]
+class DeliveryFuture(Waiter, Future[Delivery]):
     """
     The future of one ``produce()``: a ``concurrent.futures.Future[Delivery]``.
 
@@ -86,27 +87,30 @@ class DeliveryFuture(Waiter, Future):  # type: ignore[type-arg]
        Its own type; ``produce()`` returned a plain ``concurrent.futures.Future`` before.
     """
 
-    __slots__ = ("_outcome", "_settled", "_stdlib")
+    # Class defaults instead of per-instance assignments: most futures are never
+    # waited on, so creating one must cost as little as possible. (Instances keep a
+    # __dict__, as concurrent.futures.Future has no __slots__.)
+    contexts = None
+    _settled = False
+    _outcome: Delivery | KaffeError | None = None
+    _stdlib = False
 
     def __init__(self, core: Core) -> None:  # no Future.__init__ yet: see _materialize
         self.core = core
-        self.contexts = None
-        self._settled = False
-        self._outcome: Delivery | KaffeError | None = None
-        self._stdlib = False
 
     # --- settling (from the outcome function) -------------------------------------------
 
     def resolve(self, delivery: Delivery) -> None:
-        self._settle(delivery)
-
-    def reject(self, error: KaffeError) -> None:
-        self._settle(error)
-
-    def _settle(self, outcome: Delivery | KaffeError) -> None:
-        self._outcome = outcome
+        self._outcome = delivery
         self._settled = True
         if self._stdlib:  # someone waits or watches through the full Future
+            with _MATERIALIZE:
+                self._settle_stdlib()
+
+    def reject(self, error: KaffeError) -> None:
+        self._outcome = error
+        self._settled = True
+        if self._stdlib:
             with _MATERIALIZE:
                 self._settle_stdlib()
 
@@ -117,7 +121,7 @@ class DeliveryFuture(Waiter, Future):  # type: ignore[type-arg]
         outcome = self._outcome
         if isinstance(outcome, BaseException):
             Future.set_exception(self, outcome)
-        else:
+        elif outcome is not None:
             Future.set_result(self, outcome)
 
     def _materialize(self) -> None:
@@ -130,14 +134,6 @@ class DeliveryFuture(Waiter, Future):  # type: ignore[type-arg]
             self._stdlib = True
             if self._settled:
                 self._settle_stdlib()
-
-    def __getattr__(self, name: str) -> Any:
-        # Only attributes that do not exist yet get here: those of the full Future,
-        # which concurrent.futures.wait() and friends use.
-        if name.startswith("__") or self._stdlib:
-            raise AttributeError(name)
-        self._materialize()
-        return getattr(self, name)
 
     # --- the Future API ---------------------------------------------------------------------
 
@@ -171,7 +167,7 @@ class DeliveryFuture(Waiter, Future):  # type: ignore[type-arg]
                 raise outcome
             return outcome  # type: ignore[return-value]
         self._materialize()
-        return Future.result(self, timeout)  # type: ignore[no-any-return]
+        return Future.result(self, timeout)
 
     def exception(self, timeout: float | None = None) -> BaseException | None:
         """
@@ -208,6 +204,26 @@ class DeliveryFuture(Waiter, Future):  # type: ignore[type-arg]
         outcome = self._outcome
         kind = "failed" if isinstance(outcome, BaseException) else "delivered"
         return f"<DeliveryFuture at {id(self):#x} {kind}: {outcome!r}>"
+
+
+def _read_after_materializing(name: str) -> functools.cached_property[Any]:
+    def read(future: DeliveryFuture) -> Any:
+        future._materialize()
+        return future.__dict__[name]
+
+    read.__name__ = name
+    return functools.cached_property(read)
+
+
+# What concurrent.futures.wait(), as_completed() and Future's own methods read.
+# Until something waits or watches, a DeliveryFuture has none of them: the first read
+# runs Future's public constructor (see DeliveryFuture._materialize), which sets them on
+# the instance, where every later read finds them directly.
+for _name in ("_condition", "_state", "_waiters", "_done_callbacks", "_result", "_exception"):
+    _field = _read_after_materializing(_name)
+    _field.__set_name__(DeliveryFuture, _name)
+    setattr(DeliveryFuture, _name, _field)
+del _name, _field
 
 
 class _ThreadBatch(Batch):
@@ -440,8 +456,12 @@ class Producer(ProducerBase):
         if engine.state is not _OPEN:
             engine.check_open()
         started = now() if self._observing else 0.0
-        message = self._message(args, headers, timestamp)
-        future = DeliveryFuture(self._core)
+        core = self._core
+        try:
+            message = core.message(args, headers, timestamp)
+        except MissingMetadata:
+            message = self._message(args, headers, timestamp)
+        future = DeliveryFuture(core)
         engine.send((message,), (future,), self._queue_full_timeout, started)
         return future
 

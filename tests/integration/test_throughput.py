@@ -174,7 +174,7 @@ def test_produce_sync_from_64_threads_loses_and_duplicates_nothing(
 def test_produce_futures_from_many_threads_lose_nothing(
     producer: kaffe.Producer, topic: str, read_back: Callable[[str], list[Record]]
 ) -> None:
-    futures: list[Future[kaffe.Delivery]] = []
+    futures: list[kaffe.DeliveryFuture] = []
     lock = threading.Lock()
 
     def work(thread: int) -> None:
