@@ -20,6 +20,9 @@ def test_private_modules_declare_all() -> None:
     for module in (
         "_config",
         "_errors",
+        "_features",
+        "_security",
+        "_serialization",
         "_heroku",
         "_types",
         "_base",

@@ -45,6 +45,7 @@ from ._errors import (
     redact,
     translate_kafka_error,
 )
+from ._security import TokenRefresher
 from ._types import Delivery, Headers, Message, PartitionStrategyFunction
 
 __all__ = ["BaseProducer", "Engine", "TopicState"]
@@ -184,6 +185,13 @@ class Engine:
         try:
             self.rk = confluent_kafka.Producer(properties)
         except KafkaException as error:
+            refresher = properties.get("oauth_cb")
+            if (
+                isinstance(refresher, TokenRefresher)
+                and error.args[0].code() == KafkaError.SASL_AUTHENTICATION_FAILED
+            ):
+                failure = refresher.startup_error(self.secrets)
+                raise failure from failure.__cause__
             raise _config_error(error.args[0], self.secrets) from None
         except (TypeError, ValueError) as error:
             raise ConfigError(
