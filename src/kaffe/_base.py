@@ -39,13 +39,13 @@ from ._errors import (
     ProducerClosedError,
     ProducerForkedError,
     QueueFullError,
-    SerializationError,
     UndeliveredMessagesError,
     UnknownTopicError,
     redact,
     translate_kafka_error,
 )
 from ._security import TokenRefresher
+from ._serialization import build_encoder
 from ._types import Delivery, Headers, Message, PartitionStrategyFunction
 
 __all__ = ["BaseProducer", "Engine", "TopicState"]
@@ -588,6 +588,12 @@ class BaseProducer:
         )
         self._key_serializer = config.key_serializer
         self._value_serializer = config.value_serializer
+        self._encode_key = build_encoder(config.key_serializer, "key", config.topic_prefix)
+        self._encode_value = build_encoder(config.value_serializer, "value", config.topic_prefix)
+        #: A serializer receives the message's header list (and may add to it).
+        self._serializers_need_headers = (
+            self._encode_key.needs_headers or self._encode_value.needs_headers
+        )
         self._delivery_wait = config.delivery_timeout + DELIVERY_GRACE
         self._engine: Engine | None = None
         self._refresh_wake = threading.Event()
@@ -739,35 +745,6 @@ class BaseProducer:
                 return prefix + topic
         return prefix + validate_topic_name(topic)
 
-    def _encode(
-        self, data: Any, serializer: Callable[[Any], Any] | None, what: str, topic: str
-    ) -> Any:
-        if serializer is not None and data is not None:
-            try:
-                data = serializer(data)
-            except Exception as error:
-                raise SerializationError(
-                    f"{what}_serializer raised {type(error).__name__}: {error}",
-                    topic=topic,
-                    reason="serializer failed",
-                ) from error
-            if type(data) is bytes or type(data) is str:
-                return data
-            raise MessageTypeError(
-                f"{what}_serializer must return bytes or str, not {type(data).__name__}",
-                topic=topic,
-            )
-        kind = type(data)
-        if kind is bytes or kind is str or data is None:
-            return data
-        if kind is bytearray or kind is memoryview:
-            return bytes(data)
-        raise MessageTypeError(
-            f"{what} must be bytes, str or None, not {kind.__name__}; configure a "
-            f"{what}_serializer to send other types",
-            topic=topic,
-        )
-
     def _topic_state(self, topic: str) -> TopicState:
         state = self._topics.get(topic)
         if state is None:
@@ -837,17 +814,20 @@ class BaseProducer:
         kaffe always chooses the partition itself and hands it to librdkafka explicitly.
         """
         state = self._topics.get(topic) or self._topic_state(topic)
+        headers_out = _check_headers(headers, topic) if headers else None
+        if headers_out is None and self._serializers_need_headers:
+            headers_out = []
         # Fast paths for the common case: bytes, str or None and no serializer.
         kind = type(key)
         if (kind is bytes or kind is str or key is None) and self._key_serializer is None:
             key_out = key
         else:
-            key_out = self._encode(key, self._key_serializer, "key", topic)
+            key_out = self._encode_key(key, topic, headers_out)
         kind = type(value)
         if (kind is bytes or kind is str or value is None) and self._value_serializer is None:
             value_out = value
         else:
-            value_out = self._encode(value, self._value_serializer, "value", topic)
+            value_out = self._encode_value(value, topic, headers_out)
         count = state.partitions_count
         if partition is None:
             try:
@@ -883,7 +863,7 @@ class BaseProducer:
                     partition=partition,
                     partitions_count=state.partitions_count,
                 )
-        return partition, key_out, value_out, _check_headers(headers, topic) if headers else None
+        return partition, key_out, value_out, headers_out or None
 
     def _plain_partition(self, args: tuple[Any, ...], headers: Headers | None) -> int | None:
         """
