@@ -13,7 +13,7 @@ import pytest
 
 import kaffe
 from kaffe import ConfigError
-from kaffe._security import TokenRefresher
+from kaffe._security import TOKEN_EXPIRY_MARGIN, TokenRefresher
 
 CA_PEM = "-----BEGIN CERTIFICATE-----\nY2EtYm9keS1saW5l\n-----END CERTIFICATE-----\n"
 CERT_PEM = "-----BEGIN CERTIFICATE-----\nY2VydC1ib2R5LWxpbmU=\n-----END CERTIFICATE-----\n"
@@ -309,10 +309,10 @@ class TokenCache:
         return _token()
 
 
-def test_token_refresher_returns_the_providers_token_and_expiry() -> None:
-    expiry = time.time() + 60
-    refresher = TokenRefresher(lambda: ("abc", int(expiry)))
-    assert refresher("principal=ignored") == ("abc", float(int(expiry)))
+def test_token_refresher_returns_the_token_and_its_expiry_a_little_early() -> None:
+    expiry = int(time.time() + 60)
+    refresher = TokenRefresher(lambda: ("abc", expiry))
+    assert refresher("principal=ignored") == ("abc", expiry - TOKEN_EXPIRY_MARGIN)
     assert refresher.failure is None
 
 
@@ -362,6 +362,12 @@ def test_a_provider_returning_something_unusable_is_an_authentication_error(
     with pytest.raises(kaffe.AuthenticationError, match=message):
         refresher("")
     assert refresher.failure is not None
+
+
+def test_a_token_about_to_expire_is_refused() -> None:
+    refresher = TokenRefresher(lambda: ("token", time.time() + 0.5))
+    with pytest.raises(kaffe.AuthenticationError, match=r"expires in 0\.\ds, too soon to use"):
+        refresher("")
 
 
 def test_a_working_call_clears_the_last_failure() -> None:
@@ -415,6 +421,33 @@ def test_confluent_kafka_calls_the_provider_off_the_callers_thread() -> None:
     confluent_kafka.Producer(properties).flush(0)
     assert calls
     assert threading.get_ident() not in calls
+
+
+def test_librdkafka_refreshes_a_short_lived_token_before_it_expires() -> None:
+    import confluent_kafka
+
+    issued: list[tuple[float, float]] = []  # (when, expires_at)
+
+    def provider() -> tuple[str, float]:
+        now = time.time()
+        issued.append((now, now + 4))
+        return "header.payload.signature", now + 4
+
+    sasl = kaffe.SASLConfig("OAUTHBEARER", token_provider=provider)
+    properties: dict[str, Any] = {
+        "bootstrap.servers": "127.0.0.1:9",
+        "security.protocol": "SASL_PLAINTEXT",
+        "log_level": 0,
+    }
+    properties.update(sasl.librdkafka_properties())
+    producer = confluent_kafka.Producer(properties)
+    deadline = time.monotonic() + 10
+    while len(issued) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    producer.flush(0)
+    assert len(issued) >= 2
+    (first_at, first_expiry), (second_at, _) = issued[:2]
+    assert first_at + 2 < second_at < first_expiry
 
 
 def test_a_failing_provider_fails_the_producer_with_an_error_naming_it() -> None:

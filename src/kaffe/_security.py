@@ -25,11 +25,13 @@ from ._features import require_feature
 __all__ = [
     "OIDC",
     "SASL_MECHANISMS",
+    "TOKEN_EXPIRY_MARGIN",
     "SASLConfig",
     "SSLConfig",
     "TokenProvider",
     "TokenRefresher",
     "callable_name",
+    "read_pem",
 ]
 
 #: ``SASLConfig.mechanism`` values.
@@ -51,6 +53,9 @@ _EXTENSION_NAME = re.compile(r"^[A-Za-z]+$")
 _EXTENSION_VALUE = re.compile(r"^[\x21-\x2b\x2d-\x3c\x3e-\x7e]+$")
 #: Epoch seconds beyond this are milliseconds by mistake (the year 5138).
 _LATEST_EPOCH_SECONDS = 1e11
+#: librdkafka checks once a second whether 80% of a token's lifetime has passed. Telling it
+#: the token expires this much earlier makes even a short-lived token refresh before expiry.
+TOKEN_EXPIRY_MARGIN = 1.0
 
 #: A function returning ``(token, expires_at_epoch_seconds)`` for OAUTHBEARER.
 TokenProvider = Callable[[], "tuple[str, float]"]
@@ -355,7 +360,8 @@ class TokenRefresher:
             oauthbearer_config: librdkafka's ``sasl.oauthbearer.config`` (unused).
 
         Returns:
-            The token and its expiry in seconds since the epoch.
+            The token and its expiry in seconds since the epoch, told
+            :data:`TOKEN_EXPIRY_MARGIN` early so librdkafka refreshes it in time.
 
         Raises:
             AuthenticationError: The provider raised or returned something unusable.
@@ -389,8 +395,10 @@ class TokenRefresher:
         left = expires_at - time.time()
         if left <= 0:
             raise self._fail(f"returned a token that expired {-left:.0f}s ago")
+        if left <= TOKEN_EXPIRY_MARGIN:
+            raise self._fail(f"returned a token that expires in {left:.1f}s, too soon to use")
         self.failure = None
-        return token, float(expires_at)
+        return token, float(expires_at) - TOKEN_EXPIRY_MARGIN
 
     def startup_error(self, secrets: Iterable[str]) -> AuthenticationError:
         """
