@@ -11,7 +11,6 @@ from kaffe import ConfigError, ProducerConfig
 from kaffe._config import (
     DEFAULT_DELIVERY_TIMEOUT,
     DEFAULT_START_TIMEOUT,
-    Endpoint,
     read_env,
 )
 from tests.test_security import (
@@ -56,11 +55,6 @@ def test_bad_endpoints_raise_config_error_naming_endpoints(endpoints: object) ->
 def test_missing_endpoints_raise_config_error() -> None:
     with pytest.raises(ConfigError, match="endpoints"):
         ProducerConfig(topics=["a"])
-
-
-def test_endpoint_str_round_trips() -> None:
-    assert str(Endpoint.parse("h:1")) == "h:1"
-    assert Endpoint.parse(("h", 1)).host == "h"
 
 
 def test_topics_accept_comma_string_and_drop_duplicates() -> None:

@@ -21,6 +21,7 @@ def test_private_modules_declare_all() -> None:
         "_config",
         "_errors",
         "_features",
+        "_options",
         "_security",
         "_serialization",
         "_heroku",
