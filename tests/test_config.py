@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -10,8 +11,15 @@ from kaffe import ConfigError, ProducerConfig
 from kaffe._config import (
     DEFAULT_DELIVERY_TIMEOUT,
     DEFAULT_START_TIMEOUT,
-    Endpoint,
     read_env,
+)
+from tests.test_security import (
+    CA_PEM,
+    CERT_PEM,
+    KEY_PASSWORD,
+    KEY_PEM,
+    SASL_PASSWORD,
+    assert_nothing_secret,
 )
 
 
@@ -47,11 +55,6 @@ def test_bad_endpoints_raise_config_error_naming_endpoints(endpoints: object) ->
 def test_missing_endpoints_raise_config_error() -> None:
     with pytest.raises(ConfigError, match="endpoints"):
         ProducerConfig(topics=["a"])
-
-
-def test_endpoint_str_round_trips() -> None:
-    assert str(Endpoint.parse("h:1")) == "h:1"
-    assert Endpoint.parse(("h", 1)).host == "h"
 
 
 def test_topics_accept_comma_string_and_drop_duplicates() -> None:
@@ -133,11 +136,11 @@ def test_bad_numbers_raise_config_error_naming_the_option(option: str, value: ob
 
 
 def test_client_config_is_copied_not_mutated() -> None:
-    original = {"compression.type": "lz4"}
+    original = {"batch.size": 65536}
     config = ProducerConfig(endpoints="h:1", client_config=original)
-    original["compression.type"] = "zstd"
-    assert config.client_config["compression.type"] == "lz4"
-    assert config.librdkafka_properties()["compression.type"] == "lz4"
+    original["batch.size"] = 1
+    assert config.client_config["batch.size"] == 65536
+    assert config.librdkafka_properties()["batch.size"] == 65536
     with pytest.raises(TypeError):
         config.client_config["x"] = 1  # type: ignore[index]
 
@@ -229,19 +232,6 @@ def test_from_env_without_endpoints_names_the_variable() -> None:
 # Security: TLS and SASL options, Heroku mode, and secrets that never show
 # =========================================================================================
 
-CA_PEM = "-----BEGIN CERTIFICATE-----\nY2EtYm9keS1saW5l\n-----END CERTIFICATE-----\n"
-CERT_PEM = "-----BEGIN CERTIFICATE-----\nY2VydC1ib2R5LWxpbmU=\n-----END CERTIFICATE-----\n"
-KEY_PEM = "-----BEGIN PRIVATE KEY-----\nc2VjcmV0LWtleS1saW5l\n-----END PRIVATE KEY-----\n"
-KEY_PASSWORD = "key-password-s3cret"
-SASL_PASSWORD = "sasl-password-s3cret"
-#: Strings that must never appear in a repr, str or error message.
-NEVER_SHOWN = (
-    "Y2EtYm9keS1saW5l",
-    "Y2VydC1ib2R5LWxpbmU=",
-    "c2VjcmV0LWtleS1saW5l",
-    KEY_PASSWORD,
-    SASL_PASSWORD,
-)
 HEROKU_ENV = {
     "KAFKA_URL": "kafka+ssl://b1.example.com:9096, kafka+ssl://b2.example.com:9096",
     "KAFKA_TRUSTED_CERT": CA_PEM,
@@ -250,44 +240,16 @@ HEROKU_ENV = {
 }
 
 
-def _assert_nothing_secret(text: str) -> None:
-    for secret in NEVER_SHOWN:
-        assert secret not in text
-
-
 def _secure_config() -> ProducerConfig:
     return ProducerConfig(
         endpoints="b1:9096",
         ssl=kaffe.SSLConfig(ca=CA_PEM, cert=CERT_PEM, key=KEY_PEM, key_password=KEY_PASSWORD),
         sasl=kaffe.SASLConfig("SCRAM-SHA-512", "alice", SASL_PASSWORD),
         client_config={
-            "sasl.oauthbearer.client.secret": SASL_PASSWORD,
+            "ssl.keystore.password": SASL_PASSWORD,
             "socket.keepalive.enable": True,
         },
     )
-
-
-def test_ssl_config_reads_files_once_and_keeps_the_pem_in_memory(tmp_path: Path) -> None:
-    paths = {}
-    for name, pem in (("ca", CA_PEM), ("cert", CERT_PEM), ("key", KEY_PEM)):
-        paths[name] = tmp_path / f"{name}.pem"
-        paths[name].write_text(pem)
-    ssl = kaffe.SSLConfig(ca=str(paths["ca"]), cert=paths["cert"], key=str(paths["key"]))  # type: ignore[arg-type]
-    for path in paths.values():
-        path.unlink()
-    assert (ssl.ca, ssl.cert, ssl.key) == (CA_PEM, CERT_PEM, KEY_PEM)
-    assert ssl.librdkafka_properties()["ssl.key.pem"] == KEY_PEM
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_ssl_config_passes_pem_text_through_unchanged() -> None:
-    ssl = kaffe.SSLConfig(ca=CA_PEM, cert=CERT_PEM, key=KEY_PEM)
-    assert ssl.librdkafka_properties() == {
-        "ssl.endpoint.identification.algorithm": "https",
-        "ssl.ca.pem": CA_PEM,
-        "ssl.certificate.pem": CERT_PEM,
-        "ssl.key.pem": KEY_PEM,
-    }
 
 
 def test_ssl_never_sets_file_locations_for_librdkafka() -> None:
@@ -295,51 +257,10 @@ def test_ssl_never_sets_file_locations_for_librdkafka() -> None:
     assert not [name for name in properties if name.endswith(".location")]
 
 
-def test_hostname_verification_is_on_by_default_and_can_be_turned_off() -> None:
-    assert kaffe.SSLConfig().verify_hostname is True
-    properties = kaffe.SSLConfig(verify_hostname=False).librdkafka_properties()
-    assert properties["ssl.endpoint.identification.algorithm"] == "none"
-
-
-@pytest.mark.parametrize(
-    ("options", "message"),
-    [
-        ({"cert": CERT_PEM}, "cert and key must be given together"),
-        ({"key": KEY_PEM}, "cert and key must be given together"),
-        ({"ca": 42}, "ssl.ca: expected PEM text or a file path"),
-        ({"verify_hostname": "yes"}, "ssl.verify_hostname"),
-        ({"cert": CERT_PEM, "key": KEY_PEM, "key_password": 1234}, "ssl.key_password"),
-    ],
-)
-def test_bad_ssl_options_raise_config_error_naming_the_field(
-    options: dict[str, object], message: str
-) -> None:
-    with pytest.raises(ConfigError, match=message):
-        kaffe.SSLConfig(**options)  # type: ignore[arg-type]
-
-
-def test_ssl_key_that_is_neither_pem_nor_a_file_is_not_echoed() -> None:
-    with pytest.raises(
-        ConfigError, match=r"ssl\.key: not PEM text, and no readable file"
-    ) as raised:
-        kaffe.SSLConfig(cert=CERT_PEM, key="c2VjcmV0LWtleS1saW5l")
-    _assert_nothing_secret(str(raised.value))
-
-
-def test_ssl_file_without_pem_is_rejected_without_quoting_it(tmp_path: Path) -> None:
-    path = tmp_path / "key.der"
-    path.write_text("c2VjcmV0LWtleS1saW5l")
-    with pytest.raises(
-        ConfigError, match=r"ssl\.key: the file at that path holds no PEM block"
-    ) as raised:
-        kaffe.SSLConfig(cert=CERT_PEM, key=str(path))
-    _assert_nothing_secret(str(raised.value))
-
-
 def test_ssl_mapping_with_unknown_keys_names_the_keys_only() -> None:
     with pytest.raises(ConfigError, match="unknown key\\(s\\) password") as raised:
         ProducerConfig(endpoints="b1:9096", ssl={"key": KEY_PEM, "password": KEY_PASSWORD})
-    _assert_nothing_secret(str(raised.value))
+    assert_nothing_secret(str(raised.value))
 
 
 def test_ssl_true_means_tls_with_the_system_ca_store() -> None:
@@ -348,17 +269,6 @@ def test_ssl_true_means_tls_with_the_system_ca_store() -> None:
     assert properties["security.protocol"] == "SSL"
     assert "ssl.ca.pem" not in properties
     assert properties["ssl.endpoint.identification.algorithm"] == "https"
-
-
-@pytest.mark.parametrize("mechanism", ["PLAIN", "SCRAM-SHA-256", "scram-sha-512"])
-def test_sasl_mechanisms_are_accepted_and_normalised(mechanism: str) -> None:
-    sasl = kaffe.SASLConfig(mechanism, "alice", SASL_PASSWORD)
-    assert sasl.mechanism == mechanism.upper()
-    assert sasl.librdkafka_properties() == {
-        "sasl.mechanism": mechanism.upper(),
-        "sasl.username": "alice",
-        "sasl.password": SASL_PASSWORD,
-    }
 
 
 def test_sasl_without_ssl_runs_over_plaintext_and_with_ssl_over_tls() -> None:
@@ -374,7 +284,11 @@ def test_sasl_without_ssl_runs_over_plaintext_and_with_ssl_over_tls() -> None:
 @pytest.mark.parametrize(
     ("sasl", "message"),
     [
-        ({"mechanism": "GSSAPI", "username": "u", "password": SASL_PASSWORD}, "not supported"),
+        ({"mechanism": "NTLM", "username": "u", "password": SASL_PASSWORD}, "not supported"),
+        (
+            {"mechanism": "OAUTHBEARER", "username": "u", "password": SASL_PASSWORD},
+            "sasl.username: not used with OAUTHBEARER",
+        ),
         ({"mechanism": "PLAIN", "username": "", "password": SASL_PASSWORD}, "sasl.username"),
         ({"mechanism": "PLAIN", "username": "u", "password": ""}, "sasl.password"),
         ({"mechanism": "PLAIN", "username": "u", "password": 7}, "sasl.password"),
@@ -390,7 +304,7 @@ def test_bad_sasl_options_raise_config_error_without_the_password(
 ) -> None:
     with pytest.raises(ConfigError, match=message) as raised:
         ProducerConfig(endpoints="b1:9096", sasl=sasl)
-    _assert_nothing_secret(str(raised.value))
+    assert_nothing_secret(str(raised.value))
 
 
 def test_security_reprs_and_strs_hide_keys_passwords_and_certificate_bodies() -> None:
@@ -398,13 +312,13 @@ def test_security_reprs_and_strs_hide_keys_passwords_and_certificate_bodies() ->
     assert config.ssl is not None
     assert config.sasl is not None
     for shown in (config.ssl, config.sasl, config):
-        _assert_nothing_secret(repr(shown))
-        _assert_nothing_secret(str(shown))
+        assert_nothing_secret(repr(shown))
+        assert_nothing_secret(str(shown))
     assert "key='***'" in repr(config.ssl)
     assert "ca=<pem>" in repr(config.ssl)
     assert "password='***'" in repr(config.sasl)
     assert "username='alice'" in repr(config.sasl)
-    assert "'sasl.oauthbearer.client.secret': '***'" in repr(config)
+    assert "'ssl.keystore.password': '***'" in repr(config)
 
 
 def test_config_secrets_list_everything_to_mask() -> None:
@@ -423,7 +337,7 @@ def test_heroku_mode_takes_endpoints_and_tls_from_kafka_variables() -> None:
     assert properties["security.protocol"] == "SSL"
     assert properties["ssl.endpoint.identification.algorithm"] == "none"
     assert properties["ssl.key.pem"] == KEY_PEM.strip()
-    _assert_nothing_secret(repr(config))
+    assert_nothing_secret(repr(config))
 
 
 def test_heroku_mode_reads_os_environ_when_no_environ_is_given(
@@ -484,7 +398,7 @@ def test_heroku_mode_errors_do_not_echo_certificates() -> None:
     environ = {**HEROKU_ENV, "KAFKA_URL": "kafka+ssl://b1:96000"}
     with pytest.raises(ConfigError, match="KAFKA_URL entry 'kafka\\+ssl://b1:96000'") as raised:
         ProducerConfig(heroku_kafka_env=True, environ=environ)
-    _assert_nothing_secret(str(raised.value))
+    assert_nothing_secret(str(raised.value))
 
 
 def test_from_env_heroku_mode_uses_the_kafka_variables() -> None:
@@ -520,7 +434,7 @@ def test_from_env_reads_tls_and_sasl_variables() -> None:
     )
     assert config.sasl == kaffe.SASLConfig("SCRAM-SHA-512", "alice", SASL_PASSWORD)
     assert config.librdkafka_properties()["security.protocol"] == "SASL_SSL"
-    _assert_nothing_secret(repr(config))
+    assert_nothing_secret(repr(config))
 
 
 def test_from_env_kaffe_ssl_true_turns_on_tls_with_system_cas() -> None:
@@ -533,43 +447,547 @@ def test_from_env_bad_verify_hostname_names_the_variable() -> None:
         read_env({"KAFFE_SSL_VERIFY_HOSTNAME": "perhaps"})
 
 
-# --- the README's configuration reference stays true ---------------------------------------
-
-
-def _readme_reference_rows() -> dict[str, str]:
-    import re
-    from pathlib import Path
-
-    text = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    section = text[text.index("## Configuration reference") :]
-    section = section[: section.index("\n## ", 1)]
-    rows = {}
-    for line in section.splitlines():
-        match = re.match(r"\| `(\w+)`(?: / `(\w+)`)? \|(.*)", line)
-        if match:
-            for name in match.group(1, 2):
-                if name:
-                    rows[name] = match.group(3)
-    return rows
-
-
-def test_readme_reference_lists_every_option() -> None:
-    from kaffe._config import ProducerOptions
-
-    options = set(ProducerOptions.__annotations__) - {"environ"}
-    assert set(_readme_reference_rows()) == options
-
-
-def test_readme_reference_names_every_kaffe_variable() -> None:
-    from kaffe._config import _ENV_FLAGS, _ENV_NUMBERS, _ENV_TEXT
-
-    rows = " ".join(_readme_reference_rows().values())
-    for variable in [*_ENV_TEXT, *_ENV_NUMBERS, *_ENV_FLAGS]:
-        assert f"`{variable}`" in rows, variable
-
-
 def test_metadata_refresh_can_be_turned_off_from_the_environment() -> None:
     config = ProducerConfig.from_env(
         {"KAFFE_ENDPOINTS": "h:1", "KAFFE_METADATA_REFRESH_INTERVAL": "off"}
     )
     assert config.metadata_refresh_interval is None
+
+
+# =========================================================================================
+# Options declared once: the declarations drive validation, KAFFE_* reading and the docs
+# =========================================================================================
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_producer_options_mirror_the_declarations_for_type_checkers() -> None:
+    from kaffe._config import OPTIONS, ProducerOptions
+
+    assert list(ProducerOptions.__annotations__) == [o.name for o in OPTIONS] + ["environ"]
+
+
+def test_every_declared_option_is_an_init_field_of_the_config() -> None:
+    from kaffe._config import OPTIONS
+
+    fields = {field.name for field in dataclasses.fields(ProducerConfig) if field.init}
+    assert fields == {option.name for option in OPTIONS} | {"environ"}
+
+
+def test_every_option_is_checked_when_the_config_is_built() -> None:
+    from kaffe._config import OPTIONS
+
+    for option in OPTIONS:
+        options: dict[str, Any] = {"endpoints": "h:1", option.name: object()}
+        with pytest.raises(ConfigError, match=option.name):
+            ProducerConfig(**options)
+
+
+def test_docs_configuration_table_is_generated_from_the_declarations() -> None:
+    from kaffe._config import fill_options_tables, render_options_table
+
+    text = (REPO / "docs" / "configuration.md").read_text()
+    assert render_options_table() in text
+    assert fill_options_tables(text) == text, "run scripts/config-reference"
+
+
+def test_readme_table_when_present_is_generated_from_the_declarations() -> None:
+    from kaffe._config import fill_options_tables
+
+    text = (REPO / "README.md").read_text()
+    assert fill_options_tables(text) == text, "run scripts/config-reference"
+
+
+def _table_rows(table: str) -> dict[str, list[str]]:
+    rows = {}
+    for line in table.splitlines()[2:]:
+        cells = [cell.strip() for cell in line.strip("|").split(" | ")]
+        rows[cells[0].strip("`")] = cells
+    return rows
+
+
+def test_reference_lists_every_option_and_names_every_kaffe_variable() -> None:
+    from kaffe._config import OPTIONS, render_options_table
+
+    rows = _table_rows(render_options_table())
+    assert list(rows) == [option.name for option in OPTIONS]
+    for option in OPTIONS:
+        for variable in option.variables:
+            assert f"`{variable}`" in rows[option.name][1], variable
+        assert len(rows[option.name]) == 4, f"a '|' inside the {option.name} row"
+
+
+def test_compact_reference_leaves_out_the_meaning() -> None:
+    from kaffe._config import fill_options_tables, render_options_table
+
+    compact = render_options_table(compact=True)
+    assert compact.splitlines()[0] == "| option | `KAFFE_*` variable | default |"
+    block = "<!-- options-table compact: x -->\nold\n<!-- /options-table -->\n"
+    assert fill_options_tables(block) == (
+        "<!-- options-table compact: x -->\n" + compact + "<!-- /options-table -->\n"
+    )
+
+
+def test_an_unclosed_reference_block_is_reported() -> None:
+    from kaffe._config import fill_options_tables
+
+    with pytest.raises(ValueError, match="not closed"):
+        fill_options_tables("<!-- options-table: x -->\n| old |\n")
+
+
+def test_reference_shows_the_declared_defaults() -> None:
+    from kaffe._config import render_options_table
+
+    rows = _table_rows(render_options_table())
+    assert rows["partition_strategy"][2] == '`"md5"`'
+    assert rows["compression"][2] == '`"none"`'
+    assert rows["allow_topic_auto_creation"][2] == "`False`"
+    assert rows["delivery_timeout"][2] == f"`{DEFAULT_DELIVERY_TIMEOUT}` s"
+
+
+#: A value for every KAFFE_* variable, and the option value it must become.
+EVERY_VARIABLE = {
+    "KAFFE_ENDPOINTS": ("endpoints", "h1:1,h2:2", "h1:1,h2:2"),
+    "KAFFE_TOPICS": ("topics", "a,b", "a,b"),
+    "KAFFE_PARTITION_STRATEGY": ("partition_strategy", "murmur2", "murmur2"),
+    "KAFFE_REQUIRED_ACKS": ("required_acks", "all", "all"),
+    "KAFFE_IDEMPOTENCE": ("idempotence", "on", True),
+    "KAFFE_DELIVERY_TIMEOUT": ("delivery_timeout", "12.5", 12.5),
+    "KAFFE_START_TIMEOUT": ("start_timeout", "3", 3.0),
+    "KAFFE_LINGER_MS": ("linger_ms", "0", 0.0),
+    "KAFFE_QUEUE_FULL_TIMEOUT": ("queue_full_timeout", "1", 1.0),
+    "KAFFE_METADATA_REFRESH_INTERVAL": ("metadata_refresh_interval", "off", None),
+    "KAFFE_ALLOW_TOPIC_AUTO_CREATION": ("allow_topic_auto_creation", "yes", True),
+    "KAFFE_HEROKU_KAFKA_ENV": ("heroku_kafka_env", "0", False),
+    "KAFFE_USE_HEROKU_PREFIX": ("use_heroku_prefix", "false", False),
+    "KAFFE_CLIENT_ID": ("client_id", "billing", "billing"),
+    "KAFFE_COMPRESSION": ("compression", "zstd", "zstd"),
+    "KAFFE_TRANSACTIONAL_ID": ("transactional_id", "billing-1", "billing-1"),
+    "KAFFE_STATISTICS_INTERVAL": ("statistics_interval", "15", 15.0),
+}
+
+
+@pytest.mark.parametrize("variable", list(EVERY_VARIABLE))
+def test_each_simple_variable_sets_its_option(variable: str) -> None:
+    option, text, expected = EVERY_VARIABLE[variable]
+    assert read_env({variable: f" {text} "}) == {option: expected}
+
+
+def test_every_declared_variable_is_read() -> None:
+    from kaffe._config import OPTIONS
+
+    declared = {variable for option in OPTIONS for variable in option.variables}
+    composite = {v for v in declared if v.startswith(("KAFFE_SSL", "KAFFE_SASL"))}
+    assert declared - composite == set(EVERY_VARIABLE)
+    for variable in composite:
+        flag = variable in ("KAFFE_SSL", "KAFFE_SSL_VERIFY_HOSTNAME")
+        options = read_env({variable: "true" if flag else "x"})
+        assert set(options) <= {"ssl", "sasl"}, variable
+        assert options, f"{variable} is declared but not read"
+
+
+def test_empty_variables_count_as_unset() -> None:
+    assert (
+        read_env({"KAFFE_COMPRESSION": "", "KAFFE_SASL_PASSWORD": "", "KAFFE_LINGER_MS": " "}) == {}
+    )
+
+
+def test_statistics_interval_can_be_turned_off_from_the_environment() -> None:
+    assert read_env({"KAFFE_STATISTICS_INTERVAL": "none"}) == {"statistics_interval": None}
+    with pytest.raises(ConfigError, match="KAFFE_STATISTICS_INTERVAL: expected a number or off"):
+        read_env({"KAFFE_STATISTICS_INTERVAL": "often"})
+
+
+# --- compression ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("codec", ["none", "gzip", "snappy", "lz4", "zstd", "ZSTD"])
+def test_compression_accepts_librdkafkas_codecs(codec: str) -> None:
+    config = ProducerConfig(endpoints="h:1", compression=codec)  # type: ignore[arg-type]
+    assert config.compression == codec.lower()
+    assert config.librdkafka_properties()["compression.codec"] == codec.lower()
+
+
+def test_compression_defaults_to_none() -> None:
+    config = ProducerConfig(endpoints="h:1")
+    assert config.compression == "none"
+    assert config.librdkafka_properties()["compression.codec"] == "none"
+
+
+def test_unknown_compression_names_the_allowed_codecs() -> None:
+    with pytest.raises(
+        ConfigError, match=r"compression: 'brotli' is not a codec; allowed: none, gzip"
+    ):
+        ProducerConfig(endpoints="h:1", compression="brotli")  # type: ignore[arg-type]
+
+
+def test_compression_the_librdkafka_build_lacks_names_the_missing_feature(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from kaffe import _features
+
+    monkeypatch.setattr(_features, "missing_feature", lambda feature: "libzstd not available")
+    with pytest.raises(ConfigError, match=r"compression: zstd needs librdkafka's 'zstd' feature"):
+        ProducerConfig(endpoints="h:1", compression="zstd")
+
+
+@pytest.mark.parametrize("key", ["compression.codec", "compression.type"])
+def test_client_config_refuses_compression_properties_naming_the_option(key: str) -> None:
+    with pytest.raises(ConfigError, match=rf"client_config\['{key}'\].*use the compression option"):
+        ProducerConfig(endpoints="h:1", client_config={key: "lz4"})
+
+
+# --- transactional_id -------------------------------------------------------------------------
+
+
+def test_transactional_id_sets_librdkafkas_and_turns_idempotence_on() -> None:
+    config = ProducerConfig(endpoints="h:1", transactional_id="billing-1")
+    assert config.idempotence is True
+    properties = config.librdkafka_properties()
+    assert properties["transactional.id"] == "billing-1"
+    assert properties["enable.idempotence"] is True
+    assert "transactional.id" not in ProducerConfig(endpoints="h:1").librdkafka_properties()
+
+
+def test_transactional_id_with_idempotence_off_names_both_options() -> None:
+    with pytest.raises(ConfigError, match=r"transactional_id.*idempotence=False") as raised:
+        ProducerConfig(endpoints="h:1", transactional_id="billing-1", idempotence=False)
+    assert raised.value.reason == "conflicting options"
+
+
+def test_transactional_id_needs_acks_from_all_replicas() -> None:
+    with pytest.raises(ConfigError, match=r"transactional_id.*required_acks='all', not 1"):
+        ProducerConfig(endpoints="h:1", transactional_id="billing-1", required_acks=1)
+
+
+@pytest.mark.parametrize("value", ["", "  ", 7])
+def test_transactional_id_must_be_a_non_empty_string(value: object) -> None:
+    with pytest.raises(ConfigError, match="transactional_id: expected a non-empty string"):
+        ProducerConfig(endpoints="h:1", transactional_id=value)  # type: ignore[arg-type]
+
+
+def test_client_config_refuses_transactional_id() -> None:
+    with pytest.raises(ConfigError, match="use the transactional_id option"):
+        ProducerConfig(endpoints="h:1", client_config={"transactional.id": "x"})
+
+
+def test_replace_keeps_a_transactional_producer_transactional() -> None:
+    config = ProducerConfig(endpoints="h:1", transactional_id="billing-1")
+    assert config.replace(linger_ms=1).transactional_id == "billing-1"
+    assert "transactional_id='billing-1'" in repr(config)
+
+
+# --- statistics and observers ---------------------------------------------------------------
+
+
+class _Observer:
+    def on_send(self, message: object, config: object) -> None:
+        return None
+
+    def on_outcome(self, context: object, message: object, outcome: object, seconds: float) -> None:
+        return None
+
+    def on_statistics(self, statistics: object) -> None:
+        return None
+
+
+def test_statistics_interval_becomes_librdkafkas_interval_in_milliseconds() -> None:
+    config = ProducerConfig(endpoints="h:1", statistics_interval=2.5)
+    assert config.librdkafka_properties()["statistics.interval.ms"] == 2500
+    assert "statistics.interval.ms" not in ProducerConfig(endpoints="h:1").librdkafka_properties()
+
+
+@pytest.mark.parametrize("value", [0, 0.5, 86401, True, "5"])
+def test_statistics_interval_outside_librdkafkas_range_is_refused(value: object) -> None:
+    with pytest.raises(ConfigError, match=r"statistics_interval: expected seconds from 1 to 86400"):
+        ProducerConfig(endpoints="h:1", statistics_interval=value)  # type: ignore[arg-type]
+
+
+def test_on_statistics_without_an_interval_is_refused() -> None:
+    with pytest.raises(
+        ConfigError, match="on_statistics: is never called without statistics_interval"
+    ):
+        ProducerConfig(endpoints="h:1", on_statistics=print)
+    config = ProducerConfig(endpoints="h:1", on_statistics=print, statistics_interval=5)
+    assert config.on_statistics is print
+
+
+def test_on_statistics_must_be_callable() -> None:
+    with pytest.raises(
+        ConfigError, match=r"on_statistics: expected a function taking a kaffe\.Statistics"
+    ):
+        ProducerConfig(endpoints="h:1", on_statistics="print", statistics_interval=5)  # type: ignore[arg-type]
+
+
+def test_observers_are_checked_and_kept_as_a_tuple() -> None:
+    first, second = _Observer(), _Observer()
+    given = [first, second]
+    config = ProducerConfig(endpoints="h:1", observers=given)
+    given.clear()
+    assert config.observers == (first, second)
+    assert ProducerConfig(endpoints="h:1").observers == ()
+    assert "observers=[_Observer, _Observer]" in repr(config)
+
+
+def test_an_observer_missing_a_method_is_named_with_its_position() -> None:
+    class HalfObserver:
+        def on_send(self, message: object, config: object) -> None:
+            return None
+
+        on_outcome = "not callable"
+
+    with pytest.raises(
+        ConfigError, match=r"observers\[1\]: HalfObserver has no callable on_outcome, on_statistics"
+    ):
+        ProducerConfig(endpoints="h:1", observers=[_Observer(), HalfObserver()])  # type: ignore[list-item]
+
+
+def test_a_single_observer_not_in_a_list_gets_a_hint() -> None:
+    with pytest.raises(ConfigError, match="wrap a single observer in a list"):
+        ProducerConfig(endpoints="h:1", observers=_Observer())  # type: ignore[arg-type]
+
+
+def test_kaffe_observer_subclasses_are_observers() -> None:
+    from kaffe._observers import Observer
+
+    class Counting(Observer):
+        pass
+
+    counting = Counting()
+    assert ProducerConfig(endpoints="h:1", observers=[counting]).observers == (counting,)
+
+
+@pytest.mark.parametrize(
+    ("key", "hint"),
+    [
+        ("stats_cb", "use statistics_interval with on_statistics or observers"),
+        ("statistics.interval.ms", "use the statistics_interval option"),
+        ("oauth_cb", "token_provider"),
+        ("error_cb", "cannot be replaced"),
+    ],
+)
+def test_client_config_refuses_callbacks_and_intervals_the_producer_owns(
+    key: str, hint: str
+) -> None:
+    with pytest.raises(ConfigError, match=hint):
+        ProducerConfig(endpoints="h:1", client_config={key: print})
+
+
+def test_librdkafka_properties_hold_no_callback_the_producer_sets() -> None:
+    config = ProducerConfig(
+        endpoints="h:1",
+        statistics_interval=5,
+        on_statistics=print,
+        observers=[_Observer()],
+        value_serializer=str.encode,
+    )
+    properties = config.librdkafka_properties()
+    for callback in ("stats_cb", "error_cb", "logger", "on_delivery", "dr_cb", "dr_msg_cb"):
+        assert callback not in properties
+    assert not [value for value in properties.values() if callable(value)]
+
+
+# --- serializers ----------------------------------------------------------------------------
+
+
+def test_serializers_accept_functions_confluent_serializers_and_topic_mappings() -> None:
+    from confluent_kafka.serialization import StringSerializer
+
+    string = StringSerializer()
+    mapping: dict[str, Any] = {"orders": string, "audit": str.encode, "raw": None}
+    config = ProducerConfig(endpoints="h:1", key_serializer=string, value_serializer=mapping)
+    assert config.key_serializer is string
+    mapping["orders"] = None
+    assert config.value_serializer == {"orders": string, "audit": str.encode, "raw": None}
+    with pytest.raises(TypeError):
+        config.value_serializer["x"] = None  # type: ignore[index]
+
+
+def test_a_serializer_mapping_with_a_bad_topic_name_is_refused() -> None:
+    with pytest.raises(
+        ConfigError, match=r"value_serializer topic: 'no spaces' is not a valid topic"
+    ):
+        ProducerConfig(endpoints="h:1", value_serializer={"no spaces": str.encode})
+
+
+def test_a_serializer_mapping_with_a_non_serializer_names_the_topic() -> None:
+    with pytest.raises(ConfigError, match=r"value_serializer\['orders'\]: expected a function"):
+        ProducerConfig(endpoints="h:1", value_serializer={"orders": "json"})  # type: ignore[dict-item]
+
+
+def test_asynchronous_serializers_are_refused() -> None:
+    async def serialize(value: object) -> bytes:
+        return b""
+
+    with pytest.raises(
+        ConfigError, match=r"value_serializer: asynchronous serializers \(.*serialize\)"
+    ):
+        ProducerConfig(endpoints="h:1", value_serializer=serialize)  # type: ignore[arg-type]
+
+
+# --- SASL beyond PLAIN and SCRAM, through the config and the environment -----------------------
+
+OIDC_ENV = {
+    "KAFFE_ENDPOINTS": "b1:9096",
+    "KAFFE_SSL_CA": CA_PEM,
+    "KAFFE_SASL_MECHANISM": "OAUTHBEARER",
+    "KAFFE_SASL_OIDC_TOKEN_ENDPOINT_URL": "https://idp.example.com/oauth2/token",
+    "KAFFE_SASL_OIDC_CLIENT_ID": "kaffe-client",
+    "KAFFE_SASL_OIDC_CLIENT_SECRET": SASL_PASSWORD,
+    "KAFFE_SASL_OIDC_SCOPE": "kafka",
+    "KAFFE_SASL_OIDC_EXTENSIONS": "logicalCluster=lkc-1, identityPoolId=pool-2",
+}
+
+
+def test_from_env_reads_the_oidc_variables() -> None:
+    config = ProducerConfig.from_env(OIDC_ENV)
+    assert config.sasl == kaffe.SASLConfig(
+        "OAUTHBEARER",
+        oidc=kaffe.OIDC(
+            "https://idp.example.com/oauth2/token",
+            "kaffe-client",
+            SASL_PASSWORD,
+            scope="kafka",
+            extensions={"logicalCluster": "lkc-1", "identityPoolId": "pool-2"},
+        ),
+    )
+    properties = config.librdkafka_properties()
+    assert properties["security.protocol"] == "SASL_SSL"
+    assert properties["sasl.mechanism"] == "OAUTHBEARER"
+    assert properties["sasl.oauthbearer.method"] == "oidc"
+    assert properties["sasl.oauthbearer.client.secret"] == SASL_PASSWORD
+    assert properties["sasl.oauthbearer.extensions"] == "logicalCluster=lkc-1,identityPoolId=pool-2"
+    assert SASL_PASSWORD in config.secrets
+    assert_nothing_secret(repr(config))
+
+
+def test_oidc_variables_alone_mean_oauthbearer() -> None:
+    environ = {k: v for k, v in OIDC_ENV.items() if k != "KAFFE_SASL_MECHANISM"}
+    config = ProducerConfig.from_env(environ)
+    assert config.sasl is not None
+    assert config.sasl.mechanism == "OAUTHBEARER"
+
+
+def test_a_bad_oidc_variable_is_named_without_its_secret() -> None:
+    environ = {**OIDC_ENV, "KAFFE_SASL_OIDC_EXTENSIONS": "auth=x"}
+    with pytest.raises(ConfigError, match=r"sasl.oidc.extensions: extension name 'auth'") as raised:
+        ProducerConfig.from_env(environ)
+    assert_nothing_secret(str(raised.value))
+
+
+def test_kerberos_variables_mean_gssapi(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from kaffe import _features
+
+    monkeypatch.setattr(_features, "missing_feature", lambda feature: None)
+    keytab = tmp_path / "client.keytab"
+    keytab.write_bytes(b"\x05\x02")
+    config = ProducerConfig.from_env(
+        {
+            "KAFFE_ENDPOINTS": "b1:9092",
+            "KAFFE_SASL_KERBEROS_PRINCIPAL": "kaffe@EXAMPLE.COM",
+            "KAFFE_SASL_KERBEROS_KEYTAB": str(keytab),
+            "KAFFE_SASL_KERBEROS_SERVICE_NAME": "kafka",
+        }
+    )
+    properties = config.librdkafka_properties()
+    assert properties["sasl.mechanism"] == "GSSAPI"
+    assert properties["security.protocol"] == "SASL_PLAINTEXT"
+    assert properties["sasl.kerberos.principal"] == "kaffe@EXAMPLE.COM"
+    assert properties["sasl.kerberos.keytab"] == str(keytab)
+    assert properties["sasl.kerberos.service.name"] == "kafka"
+
+
+def test_gssapi_from_the_environment_fails_clearly_without_librdkafka_support() -> None:
+    from kaffe._features import missing_feature
+
+    if missing_feature("sasl_gssapi") is None:
+        pytest.skip("this librdkafka has GSSAPI")
+    environ = {"KAFFE_ENDPOINTS": "b1:9092", "KAFFE_SASL_MECHANISM": "GSSAPI"}
+    with pytest.raises(
+        ConfigError, match=r"sasl.mechanism: GSSAPI needs librdkafka's 'sasl_gssapi'"
+    ):
+        ProducerConfig.from_env(environ)
+
+
+def test_token_provider_config_gives_librdkafka_a_token_callback() -> None:
+    from kaffe._security import TokenRefresher
+
+    def fetch_token() -> tuple[str, float]:
+        return "token", 0.0
+
+    config = ProducerConfig(
+        endpoints="b1:9096",
+        ssl=True,
+        sasl=kaffe.SASLConfig("OAUTHBEARER", token_provider=fetch_token),
+    )
+    properties = config.librdkafka_properties()
+    assert properties["sasl.mechanism"] == "OAUTHBEARER"
+    assert isinstance(properties["oauth_cb"], TokenRefresher)
+    assert properties["oauth_cb"] is not config.librdkafka_properties()["oauth_cb"]
+    assert (
+        "token_provider=test_token_provider_config_gives_librdkafka_a_token_callback.<locals>.fetch_token"
+        in repr(config)
+    )
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "sasl.oauthbearer.client.secret",
+        "sasl.oauthbearer.method",
+        "sasl.kerberos.keytab",
+        "sasl.kerberos.kinit.cmd",
+        "enable.sasl.oauthbearer.unsecure.jwt",
+        "security.protocol",
+    ],
+)
+def test_client_config_refuses_every_sasl_property_naming_the_sasl_option(key: str) -> None:
+    with pytest.raises(
+        ConfigError, match=rf"client_config\['{key}'\].*use the (sasl|ssl / sasl) option"
+    ):
+        ProducerConfig(endpoints="h:1", client_config={key: "x"})
+
+
+def test_client_config_refuses_the_token_endpoints_ca_naming_oidc() -> None:
+    with pytest.raises(ConfigError, match=r"https.ca.pem.*oidc=kaffe.OIDC\(\.\.\., ca=\.\.\.\)"):
+        ProducerConfig(endpoints="h:1", client_config={"https.ca.pem": CA_PEM})
+
+
+# --- librdkafka accepts what the config produces --------------------------------------------
+
+
+def _librdkafka_accepts(config: ProducerConfig) -> None:
+    """Build a real librdkafka client from the properties (no broker needed)."""
+    import confluent_kafka
+
+    properties = config.librdkafka_properties()
+    properties["log_level"] = 0  # no broker listens: keep its connection errors quiet
+    producer = confluent_kafka.Producer(properties)
+    producer.flush(0)
+
+
+@pytest.mark.parametrize("codec", ["none", "gzip", "snappy", "lz4", "zstd"])
+def test_librdkafka_accepts_every_compression_codec(codec: str) -> None:
+    _librdkafka_accepts(ProducerConfig(endpoints="127.0.0.1:9", compression=codec))  # type: ignore[arg-type]
+
+
+def test_librdkafka_accepts_transactions_and_statistics() -> None:
+    _librdkafka_accepts(
+        ProducerConfig(endpoints="127.0.0.1:9", transactional_id="kaffe-1", statistics_interval=1)
+    )
+
+
+def test_librdkafka_accepts_the_oidc_login() -> None:
+    oidc = kaffe.OIDC(
+        "https://idp.example.com/oauth2/token",
+        "kaffe-client",
+        SASL_PASSWORD,
+        scope="kafka",
+        extensions="logicalCluster=lkc-1",
+        ca=CA_PEM,
+    )
+    _librdkafka_accepts(
+        ProducerConfig(
+            endpoints="127.0.0.1:9", ssl=True, sasl=kaffe.SASLConfig("OAUTHBEARER", oidc=oidc)
+        )
+    )

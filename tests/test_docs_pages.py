@@ -85,20 +85,3 @@ def test_readme_links_to_files_and_headings_that_exist() -> None:
         assert page.is_file(), f"README links to missing {path}"
         if anchor:
             assert anchor in _anchors(page), f"README links to missing heading {target}"
-
-
-def test_readme_configuration_table_matches_the_configuration_page() -> None:
-    text = CONFIGURATION.read_text()
-    reference = _table(
-        text[text.index("<!-- options:start -->") : text.index("<!-- options:end -->")]
-    )
-    readme = _table(README.read_text().split("## Configuration reference", 1)[1].split("\n## ")[0])
-    assert list(readme) == list(reference)
-    for option, cells in readme.items():
-        assert cells == reference[option][: len(cells)], option
-
-
-def test_configuration_page_keeps_its_table_between_the_markers() -> None:
-    text = CONFIGURATION.read_text()
-    assert text.count("<!-- options:start -->") == text.count("<!-- options:end -->") == 1
-    assert text.index("<!-- options:start -->") < text.index("<!-- options:end -->")

@@ -175,7 +175,5 @@ def _produce_calls(path: Path) -> list[str]:
 
 
 def test_only_the_engines_send_path_calls_librdkafkas_produce_family() -> None:
-    callers = {
-        f"{path.name}:{name}" for path in SRC.rglob("*.py") for name in _produce_calls(path)
-    }
+    callers = {f"{path.name}:{name}" for path in SRC.rglob("*.py") for name in _produce_calls(path)}
     assert callers == {"_engine.py:send"}

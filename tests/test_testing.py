@@ -158,7 +158,6 @@ class _Watcher(kaffe.Observer):
         self.outcomes.append((context, outcome))
 
 
-@pytest.mark.xfail(reason="the observers= option is not merged yet", raises=TypeError)
 def test_recording_producers_tell_observers_like_the_real_ones() -> None:
     watcher = _Watcher()
     producer = RecordingProducer(topics={"events": 2}, observers=[watcher])

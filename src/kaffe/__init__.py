@@ -17,7 +17,7 @@ from importlib.metadata import PackageNotFoundError as _PackageNotFoundError
 from importlib.metadata import version as _version
 
 from ._async_producer import AsyncProducer
-from ._config import ProducerConfig, SASLConfig, SSLConfig
+from ._config import OIDC, ProducerConfig, SASLConfig, SSLConfig
 from ._errors import (
     AuthenticationError,
     AuthorizationError,
@@ -49,7 +49,7 @@ try:
 except _PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
 
-__all__ = [
+__all__ = [  # noqa: RUF022 - plain sorted() order, which tests/test_init.py checks
     "AsyncProducer",
     "AuthenticationError",
     "AuthorizationError",
@@ -65,6 +65,7 @@ __all__ = [
     "Message",
     "MessageTooLargeError",
     "MessageTypeError",
+    "OIDC",
     "Observer",
     "OutgoingMessage",
     "PartitionStrategyError",

@@ -1,19 +1,22 @@
 """
-Producer configuration: frozen, validated value objects and the environment reader.
+Producer configuration: every option declared once, frozen and validated.
 
-Defaults are the named constants below; the option reference in the README is
-generated from the same names.
+Each option of :class:`ProducerConfig` is one dataclass field whose metadata says
+how to check it, which ``KAFFE_*`` variable sets it and how the documentation
+describes it. Validation (``ProducerConfig.__post_init__``), the environment
+reader (:func:`read_env`) and the configuration reference in the docs
+(:func:`render_options_table`) all read those declarations, so none of them can
+forget an option. ``ProducerOptions`` mirrors the fields for type checkers, and a
+test keeps the two equal.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 import os
 import re
 import sys
 from collections.abc import Callable, Iterable, Mapping
-from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 if sys.version_info >= (3, 11):
@@ -21,13 +24,52 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     from typing_extensions import Unpack
 
-import contextlib
-
 from ._errors import ConfigError
 from ._heroku import read_heroku_env
+from ._observers import Observer
+from ._options import (
+    ABSENT,
+    COMPRESSION_CODECS,
+    FLAG,
+    NUMBER,
+    NUMBER_OR_OFF,
+    OPTION_METADATA,
+    SASL_VARIABLES,
+    SSL_VARIABLES,
+    STRATEGY_NAMES,
+    TEXT,
+    Compression,
+    Endpoint,
+    Option,
+    at_least,
+    check_acks,
+    check_client_config,
+    check_client_id,
+    check_compression,
+    check_endpoints,
+    check_flag,
+    check_observers,
+    check_on_statistics,
+    check_optional_flag,
+    check_sasl,
+    check_serializers,
+    check_ssl,
+    check_statistics_interval,
+    check_strategy,
+    check_topics,
+    check_transactional_id,
+    option_field,
+    validate_topic_name,
+)
+from ._security import OIDC, SASLConfig, SSLConfig, callable_name
+from ._serialization import SerializerSpec
+from ._statistics import Statistics
 from ._types import PartitionStrategyFunction
 
 __all__ = [
+    "COMPRESSION_CODECS",
+    "DEFAULT_CLIENT_ID",
+    "DEFAULT_COMPRESSION",
     "DEFAULT_DELIVERY_TIMEOUT",
     "DEFAULT_LINGER_MS",
     "DEFAULT_METADATA_REFRESH_INTERVAL",
@@ -35,12 +77,19 @@ __all__ = [
     "DEFAULT_QUEUE_FULL_TIMEOUT",
     "DEFAULT_REQUIRED_ACKS",
     "DEFAULT_START_TIMEOUT",
+    "OIDC",
+    "OPTIONS",
     "STRATEGY_NAMES",
     "Endpoint",
+    "Option",
     "ProducerConfig",
     "ProducerOptions",
     "SASLConfig",
     "SSLConfig",
+    "fill_options_tables",
+    "read_env",
+    "render_options_table",
+    "validate_topic_name",
 ]
 
 #: Kaffe's default strategy.
@@ -59,297 +108,21 @@ DEFAULT_LINGER_MS = 5.0
 DEFAULT_QUEUE_FULL_TIMEOUT = 10.0
 #: Seconds between partition-count refreshes; ``None`` turns refreshing off.
 DEFAULT_METADATA_REFRESH_INTERVAL = 60.0
+#: librdkafka's ``client.id``.
 DEFAULT_CLIENT_ID = "kaffe"
+#: No compression, as librdkafka and the Java client default to.
+DEFAULT_COMPRESSION = "none"
 
-#: Strategy names accepted by ``partition_strategy``.
-STRATEGY_NAMES = ("md5", "murmur2", "crc32", "fnv1a", "round_robin", "random")
-SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
-_ACKS = {"all": -1, -1: -1, 0: 0, 1: 1}
-
-#: librdkafka properties kaffe sets itself, and the option to use instead.
-_MANAGED_PROPERTIES = {
-    "bootstrap.servers": "endpoints",
-    "metadata.broker.list": "endpoints",
-    "acks": "required_acks",
-    "request.required.acks": "required_acks",
-    "enable.idempotence": "idempotence",
-    "delivery.timeout.ms": "delivery_timeout",
-    "message.timeout.ms": "delivery_timeout",
-    "linger.ms": "linger_ms",
-    "queue.buffering.max.ms": "linger_ms",
-    "allow.auto.create.topics": "allow_topic_auto_creation",
-    "client.id": "client_id",
-    "security.protocol": "ssl / sasl",
-    "sasl.mechanism": "sasl",
-    "sasl.mechanisms": "sasl",
-    "sasl.username": "sasl",
-    "sasl.password": "sasl",
-    "ssl.ca.pem": "ssl",
-    "ssl.ca.location": "ssl",
-    "ssl.certificate.pem": "ssl",
-    "ssl.certificate.location": "ssl",
-    "ssl.key.pem": "ssl",
-    "ssl.key.location": "ssl",
-    "ssl.key.password": "ssl",
-    "ssl.endpoint.identification.algorithm": "ssl (verify_hostname)",
-}
-#: librdkafka callbacks kaffe owns; replacing them would break delivery tracking.
-_FORBIDDEN_PROPERTIES = (
-    "on_delivery",
-    "dr_cb",
-    "dr_msg_cb",
-    "delivery.report.only.error",
-    "error_cb",
-    "logger",
-    "log_cb",
-)
 _SECRET_MARKERS = ("password", "secret", "key", "jaas", "token", "credential")
-_TOPIC_NAME = re.compile(r"^[a-zA-Z0-9._-]{1,249}$")
-_PEM_MARKER = "-----BEGIN "
-
-
-def _masked(value: object) -> str:
-    return "None" if value is None else "'***'"
-
-
-class Endpoint(tuple[str, int]):
-    """
-    A broker address: ``(host, port)``.
-
-    Accepts ``"host:port"``, ``"[v6::addr]:port"`` or a ``(host, port)`` pair.
-    """
-
-    __slots__ = ()
-
-    def __new__(cls, host: str, port: int) -> Endpoint:
-        return super().__new__(cls, (host, port))
-
-    @property
-    def host(self) -> str:
-        """The host name or address."""
-        return self[0]
-
-    @property
-    def port(self) -> int:
-        """The TCP port."""
-        return self[1]
-
-    def __str__(self) -> str:
-        if ":" in self.host:
-            return f"[{self.host}]:{self.port}"
-        return f"{self.host}:{self.port}"
-
-    def __repr__(self) -> str:
-        return f"Endpoint({self.host!r}, {self.port!r})"
-
-    @classmethod
-    def parse(cls, spec: object) -> Endpoint:
-        """
-        Build an endpoint from a string or a pair.
-
-        Args:
-            spec: ``"host:port"``, ``"[::1]:9092"`` or ``(host, port)``.
-
-        Returns:
-            The endpoint.
-
-        Raises:
-            ConfigError: The spec is not a valid address.
-        """
-        if isinstance(spec, str):
-            return cls._parse_string(spec.strip())
-        if isinstance(spec, tuple) and len(spec) == 2:
-            host, port = spec
-            if isinstance(host, str) and host.strip():
-                return cls(host.strip().strip("[]"), _port(port, spec))
-        raise ConfigError(
-            f"endpoints: {spec!r} is not an endpoint; expected 'host:port' or (host, port)",
-            reason="invalid endpoint",
-        )
-
-    @classmethod
-    def _parse_string(cls, text: str) -> Endpoint:
-        problem = f"endpoints: {text!r} is not 'host:port'"
-        if text.startswith("["):
-            host, _, rest = text[1:].partition("]")
-            if not rest.startswith(":"):
-                raise ConfigError(problem, reason="invalid endpoint")
-            try:
-                ipaddress.IPv6Address(host)
-            except ValueError:
-                raise ConfigError(
-                    f"{problem}: bad IPv6 address", reason="invalid endpoint"
-                ) from None
-            return cls(host, _port(rest[1:], text))
-        host, sep, port = text.rpartition(":")
-        if not sep or not host or ":" in host or "/" in text:
-            raise ConfigError(problem, reason="invalid endpoint")
-        return cls(host, _port(port, text))
-
-
-def _port(port: object, spec: object) -> int:
-    number = -1
-    if isinstance(port, (int, str)):
-        with contextlib.suppress(ValueError):
-            number = int(port)
-    if isinstance(port, bool) or not 0 < number < 65536:
-        raise ConfigError(
-            f"endpoints: {spec!r} has an invalid port; expected 1-65535", reason="invalid endpoint"
-        )
-    return number
-
-
-def _parse_endpoints(value: object) -> tuple[Endpoint, ...]:
-    items: Iterable[object]
-    if isinstance(value, str):
-        items = [part for part in value.split(",") if part.strip()]
-    elif isinstance(value, tuple) and len(value) == 2 and isinstance(value[1], int):
-        items = [value]
-    elif isinstance(value, Iterable):
-        items = list(value)
-    else:
-        raise ConfigError(
-            f"endpoints: expected 'host:port', a list of them or of (host, port); got {value!r}"
-        )
-    endpoints = tuple(Endpoint.parse(item) for item in items)
-    if not endpoints:
-        raise ConfigError("endpoints: at least one broker endpoint is required")
-    return endpoints
-
-
-def _read_pem(field: str, value: str | None) -> str | None:
-    """Return PEM text: ``value`` itself, or the content of the file it names (read in memory)."""
-    if value is None:
-        return None
-    if isinstance(value, os.PathLike):
-        value = os.fspath(value)
-    if not isinstance(value, str):
-        raise ConfigError(
-            f"ssl.{field}: expected PEM text or a file path, got {type(value).__name__}"
-        )
-    if _PEM_MARKER in value:
-        return value
-    try:
-        with open(os.path.expanduser(value), encoding="ascii") as pem_file:
-            text = pem_file.read()
-    except (OSError, UnicodeDecodeError) as error:
-        raise ConfigError(
-            f"ssl.{field}: not PEM text, and no readable file at that path "
-            f"({type(error).__name__})",
-            reason="unreadable PEM",
-        ) from None
-    if _PEM_MARKER not in text:
-        raise ConfigError(
-            f"ssl.{field}: the file at that path holds no PEM block", reason="bad PEM"
-        )
-    return text
-
-
-@dataclasses.dataclass(frozen=True)
-class SSLConfig:
-    """
-    TLS settings. Each of ``ca``, ``cert`` and ``key`` is PEM text or a path to a PEM file.
-
-    Files are read once, when the config is built; the PEM text is handed to
-    librdkafka in memory and never written anywhere.
-
-    Attributes:
-        ca: CA certificate(s) that signed the brokers' certificates; ``None`` uses the system store.
-        cert: Client certificate, for clusters that require client authentication.
-        key: Client private key; masked in ``repr``.
-        key_password: Password of an encrypted ``key``; masked in ``repr``.
-        verify_hostname: Check that the broker certificate names the host connected to.
-    """
-
-    ca: str | None = None
-    cert: str | None = None
-    key: str | None = dataclasses.field(default=None, repr=False)
-    key_password: str | None = dataclasses.field(default=None, repr=False)
-    verify_hostname: bool = True
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "ca", _read_pem("ca", self.ca))
-        object.__setattr__(self, "cert", _read_pem("cert", self.cert))
-        object.__setattr__(self, "key", _read_pem("key", self.key))
-        if (self.cert is None) != (self.key is None):
-            raise ConfigError("ssl: cert and key must be given together", reason="incomplete TLS")
-        if self.key_password is not None and not isinstance(self.key_password, str):
-            raise ConfigError("ssl.key_password: expected a string or None")
-        if not isinstance(self.verify_hostname, bool):
-            raise ConfigError("ssl.verify_hostname: expected True or False")
-
-    def __repr__(self) -> str:
-        return (
-            f"SSLConfig(ca={'<pem>' if self.ca else None}, cert={'<pem>' if self.cert else None}, "
-            f"key={_masked(self.key)}, key_password={_masked(self.key_password)}, "
-            f"verify_hostname={self.verify_hostname!r})"
-        )
-
-    @property
-    def secrets(self) -> tuple[str, ...]:
-        """Strings that must never be shown."""
-        return tuple(value for value in (self.key, self.key_password) if value)
-
-    def librdkafka_properties(self) -> dict[str, str]:
-        """The librdkafka properties for these settings."""
-        properties = {
-            "ssl.endpoint.identification.algorithm": "https" if self.verify_hostname else "none",
-        }
-        if self.ca is not None:
-            properties["ssl.ca.pem"] = self.ca
-        if self.cert is not None:
-            properties["ssl.certificate.pem"] = self.cert
-        if self.key is not None:
-            properties["ssl.key.pem"] = self.key
-        if self.key_password is not None:
-            properties["ssl.key.password"] = self.key_password
-        return properties
-
-
-@dataclasses.dataclass(frozen=True)
-class SASLConfig:
-    """
-    SASL login settings, used over TLS when ``ssl`` is set, else over plaintext.
-
-    Attributes:
-        mechanism: ``PLAIN``, ``SCRAM-SHA-256`` or ``SCRAM-SHA-512``.
-        username: The user name.
-        password: The password; masked in ``repr``.
-    """
-
-    mechanism: str
-    username: str
-    password: str = dataclasses.field(repr=False)
-
-    def __post_init__(self) -> None:
-        mechanism = str(self.mechanism).upper()
-        if mechanism not in SASL_MECHANISMS:
-            raise ConfigError(
-                f"sasl.mechanism: {self.mechanism!r} is not supported; allowed: "
-                f"{', '.join(SASL_MECHANISMS)}"
-            )
-        object.__setattr__(self, "mechanism", mechanism)
-        for field in ("username", "password"):
-            value = getattr(self, field)
-            if not isinstance(value, str) or not value:
-                raise ConfigError(f"sasl.{field}: a non-empty string is required")
-
-    def __repr__(self) -> str:
-        return (
-            f"SASLConfig(mechanism={self.mechanism!r}, username={self.username!r}, password='***')"
-        )
-
-    def librdkafka_properties(self) -> dict[str, str]:
-        """The librdkafka properties for these settings."""
-        return {
-            "sasl.mechanism": self.mechanism,
-            "sasl.username": self.username,
-            "sasl.password": self.password,
-        }
 
 
 class ProducerOptions(TypedDict, total=False):
-    """Keyword options of ProducerConfig, kaffe.Producer and kaffe.AsyncProducer."""
+    """
+    Keyword options of ProducerConfig, kaffe.Producer and kaffe.AsyncProducer.
+
+    The input shapes each option accepts, for type checkers; a test keeps its keys
+    equal to :data:`OPTIONS` (plus ``environ``).
+    """
 
     endpoints: str | Iterable[str | tuple[str, int]] | None
     topics: str | Iterable[str]
@@ -362,23 +135,20 @@ class ProducerOptions(TypedDict, total=False):
     queue_full_timeout: float
     metadata_refresh_interval: float | None
     allow_topic_auto_creation: bool
-    key_serializer: Callable[[Any], bytes] | None
-    value_serializer: Callable[[Any], bytes] | None
+    key_serializer: SerializerSpec | None
+    value_serializer: SerializerSpec | None
     client_config: Mapping[str, Any] | None
     ssl: SSLConfig | Mapping[str, Any] | bool | None
     sasl: SASLConfig | Mapping[str, Any] | None
     heroku_kafka_env: bool
     use_heroku_prefix: bool
     client_id: str
+    compression: Compression
+    transactional_id: str | None
+    statistics_interval: float | None
+    on_statistics: Callable[[Statistics], object] | None
+    observers: Iterable[Observer] | None
     environ: Mapping[str, str] | None
-
-
-def _number(name: str, value: object, *, minimum: float, allow_none: bool = False) -> float | None:
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < minimum:
-        raise ConfigError(f"{name}: expected a number >= {minimum:g}, got {value!r}")
-    return float(value)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -386,55 +156,181 @@ class ProducerConfig:
     """
     Everything a producer needs, validated when built.
 
+    The options are listed, with their ``KAFFE_*`` variables and defaults, in the
+    configuration reference (:func:`render_options_table`); each field below is
+    one option's single declaration.
+
     Args:
-        endpoints: Brokers: ``"h1:9092,h2:9092"``, ``["h1:9092"]`` or ``[("h1", 9092)]``.
-            Not needed with ``heroku_kafka_env``.
-        topics: Topics to analyse at start-up; the first is the default of
-            ``produce_sync(key, value)``.
-        partition_strategy: ``md5`` (default), ``murmur2``, ``crc32``, ``fnv1a``,
-            ``round_robin``, ``random``, or a function
-            ``fn(topic, current_partition, partitions_count, key, value) -> int``.
-        required_acks: ``"all"`` (default, also ``-1``), ``1`` or ``0``.
-        idempotence: Idempotent delivery; on by default when ``required_acks`` is ``"all"``.
-        delivery_timeout: Seconds before an unacknowledged message fails (retries included).
-        start_timeout: Seconds allowed for connecting and reading topic metadata.
-        linger_ms: librdkafka's ``linger.ms``.
-        queue_full_timeout: Seconds ``produce()`` waits for room in a full local queue.
-        metadata_refresh_interval: Seconds between partition-count refreshes, or ``None``.
-        allow_topic_auto_creation: Let the broker create unknown topics on first use.
-        key_serializer: Turns keys of other types into bytes.
-        value_serializer: Turns values of other types into bytes.
-        client_config: Extra librdkafka properties; copied, never changed.
-        ssl: :class:`SSLConfig`, a mapping of its fields, or ``True`` for TLS with system CAs.
-        sasl: :class:`SASLConfig` or a mapping of its fields.
-        heroku_kafka_env: Take endpoints and TLS from Heroku's ``KAFKA_*`` variables.
-        use_heroku_prefix: With ``heroku_kafka_env``, prepend ``KAFKA_PREFIX`` to every topic name.
-        client_id: librdkafka's ``client.id``.
-        environ: The environment ``heroku_kafka_env`` reads; ``os.environ`` when ``None``.
+        **options: See :class:`ProducerOptions` and the configuration reference.
+            ``environ`` is the environment ``heroku_kafka_env`` reads
+            (``os.environ`` when ``None``).
 
     Raises:
         ConfigError: An option is invalid; the message names it and what is allowed.
     """
 
-    endpoints: tuple[Endpoint, ...] = ()
-    topics: tuple[str, ...] = ()
-    partition_strategy: str | PartitionStrategyFunction = DEFAULT_PARTITION_STRATEGY
-    required_acks: int = -1  # "all" is normalised to -1
-    idempotence: bool | None = None
-    delivery_timeout: float = DEFAULT_DELIVERY_TIMEOUT
-    start_timeout: float = DEFAULT_START_TIMEOUT
-    linger_ms: float = DEFAULT_LINGER_MS
-    queue_full_timeout: float = DEFAULT_QUEUE_FULL_TIMEOUT
-    metadata_refresh_interval: float | None = DEFAULT_METADATA_REFRESH_INTERVAL
-    allow_topic_auto_creation: bool = False
-    key_serializer: Callable[[Any], bytes] | None = None
-    value_serializer: Callable[[Any], bytes] | None = None
-    client_config: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-    ssl: SSLConfig | None = None
-    sasl: SASLConfig | None = None
-    heroku_kafka_env: bool = False
-    use_heroku_prefix: bool = True
-    client_id: str = DEFAULT_CLIENT_ID
+    endpoints: tuple[Endpoint, ...] = option_field(
+        (),
+        meaning='brokers: `"h1:9092,h2:9092"`, `["h1:9092"]`, `[("h1", 9092)]`, `"[::1]:9092"`',
+        check=check_endpoints,
+        env=TEXT,
+        shown_default="— (required unless Heroku mode)",
+    )
+    topics: tuple[str, ...] = option_field(
+        (),
+        meaning="topics analysed at start-up (a comma list in the variable); the first is "
+        "the default topic",
+        check=check_topics,
+        env=TEXT,
+    )
+    partition_strategy: str | PartitionStrategyFunction = option_field(
+        DEFAULT_PARTITION_STRATEGY,
+        meaning="`md5`, `murmur2`, `crc32`, `fnv1a`, `round_robin`, `random`, or a function",
+        check=check_strategy,
+        env=TEXT,
+    )
+    required_acks: int = option_field(  # "all" is normalised to -1
+        -1,
+        meaning='`"all"` (= `-1`), `1` or `0`',
+        check=check_acks,
+        env=TEXT,
+        shown_default='`"all"`',
+    )
+    idempotence: bool | None = option_field(
+        None,
+        meaning="librdkafka's idempotent producer: no duplicates from retries, order kept",
+        check=check_optional_flag,
+        env=FLAG,
+        shown_default="on when acks are `all` (required by `transactional_id`)",
+    )
+    delivery_timeout: float = option_field(
+        DEFAULT_DELIVERY_TIMEOUT,
+        meaning="how long librdkafka may try (retries included) before a message fails",
+        check=at_least(0.001),
+        env=NUMBER,
+        shown_default=f"`{DEFAULT_DELIVERY_TIMEOUT}` s",
+    )
+    start_timeout: float = option_field(
+        DEFAULT_START_TIMEOUT,
+        meaning="how long start-up (connect + topic analysis) may take",
+        check=at_least(0.001),
+        env=NUMBER,
+        shown_default=f"`{DEFAULT_START_TIMEOUT}` s",
+    )
+    linger_ms: float = option_field(
+        DEFAULT_LINGER_MS,
+        meaning="librdkafka `linger.ms`; a waiting caller never waits for it",
+        check=at_least(0),
+        env=NUMBER,
+        shown_default=f"`{DEFAULT_LINGER_MS:g}`",
+    )
+    queue_full_timeout: float = option_field(
+        DEFAULT_QUEUE_FULL_TIMEOUT,
+        meaning="how long a call waits for room when librdkafka's local queue is full",
+        check=at_least(0),
+        env=NUMBER,
+        shown_default=f"`{DEFAULT_QUEUE_FULL_TIMEOUT}` s",
+    )
+    metadata_refresh_interval: float | None = option_field(
+        DEFAULT_METADATA_REFRESH_INTERVAL,
+        meaning="how often partition counts are re-read (`None`, or `off` in the variable, "
+        "turns it off)",
+        check=at_least(0.1, allow_none=True),
+        env=NUMBER_OR_OFF,
+        shown_default=f"`{DEFAULT_METADATA_REFRESH_INTERVAL}` s",
+    )
+    allow_topic_auto_creation: bool = option_field(
+        False,
+        meaning="let the broker create unknown topics on first use",
+        check=check_flag,
+        env=FLAG,
+    )
+    key_serializer: SerializerSpec | None = option_field(
+        None,
+        meaning="turns keys of other types into bytes: a function, a confluent-kafka "
+        "`Serializer` (Avro, JSON Schema, Protobuf), or `{topic: serializer}`; "
+        "`None` keys are never serialized",
+        check=check_serializers,
+    )
+    value_serializer: SerializerSpec | None = option_field(
+        None,
+        meaning="the same for values; `None` values stay tombstones",
+        check=check_serializers,
+    )
+    client_config: Mapping[str, Any] = option_field(
+        meaning="extra librdkafka properties (copied, never changed); properties kaffe "
+        "manages are refused with the option to use instead",
+        check=check_client_config,
+        default_factory=dict,
+        shown_default="`{}`",
+    )
+    ssl: SSLConfig | None = option_field(
+        None,
+        meaning="`kaffe.SSLConfig(ca, cert, key, key_password, verify_hostname=True)`, a dict "
+        "of those, or `True`",
+        check=check_ssl,
+        env=SSL_VARIABLES,
+    )
+    sasl: SASLConfig | None = option_field(
+        None,
+        meaning="`kaffe.SASLConfig(mechanism, ...)` or a dict: `PLAIN`, `SCRAM-SHA-256`, "
+        "`SCRAM-SHA-512` (user name and password), `OAUTHBEARER` (`token_provider=` or "
+        "`oidc=kaffe.OIDC(...)`), `GSSAPI` (Kerberos)",
+        check=check_sasl,
+        env=SASL_VARIABLES,
+    )
+    heroku_kafka_env: bool = option_field(
+        False,
+        meaning="take endpoints and TLS from `KAFKA_URL`, `KAFKA_TRUSTED_CERT`, "
+        "`KAFKA_CLIENT_CERT`, `KAFKA_CLIENT_CERT_KEY`",
+        check=check_flag,
+        env=FLAG,
+    )
+    use_heroku_prefix: bool = option_field(
+        True,
+        meaning="in Heroku mode, prepend `KAFKA_PREFIX` to topic names",
+        check=check_flag,
+        env=FLAG,
+    )
+    client_id: str = option_field(
+        DEFAULT_CLIENT_ID,
+        meaning="librdkafka `client.id`",
+        check=check_client_id,
+        env=TEXT,
+    )
+    compression: Compression = option_field(
+        DEFAULT_COMPRESSION,
+        meaning='`"none"`, `"gzip"`, `"snappy"`, `"lz4"` or `"zstd"`: librdkafka '
+        "`compression.codec`, applied to each batch",
+        check=check_compression,
+        env=TEXT,
+    )
+    transactional_id: str | None = option_field(
+        None,
+        meaning="librdkafka `transactional.id`: makes the producer transactional; "
+        "needs idempotence",
+        check=check_transactional_id,
+        env=TEXT,
+    )
+    statistics_interval: float | None = option_field(
+        None,
+        meaning="seconds between librdkafka statistics snapshots (1-86400; `None`, or `off` "
+        "in the variable, turns them off)",
+        check=check_statistics_interval,
+        env=NUMBER_OR_OFF,
+        shown_default="`None` (off)",
+    )
+    on_statistics: Callable[[Statistics], object] | None = option_field(
+        None,
+        meaning="a function called with each `kaffe.Statistics` snapshot",
+        check=check_on_statistics,
+    )
+    observers: tuple[Observer, ...] = option_field(
+        (),
+        meaning="objects with `on_send`, `on_outcome` and `on_statistics` (`kaffe.Observer`), "
+        "told of every message sent and every outcome",
+        check=check_observers,
+    )
     environ: Mapping[str, str] | None = dataclasses.field(default=None, repr=False, compare=False)
     #: ``KAFKA_PREFIX`` when Heroku mode applies it, else ``""``. Derived, not an option.
     topic_prefix: str = dataclasses.field(default="", init=False)
@@ -444,55 +340,13 @@ class ProducerConfig:
         def __init__(self, **options: Unpack[ProducerOptions]) -> None: ...
 
     def __post_init__(self) -> None:
-        set_ = self._set
-        for flag in ("heroku_kafka_env", "use_heroku_prefix", "allow_topic_auto_creation"):
-            if not isinstance(getattr(self, flag), bool):
-                raise ConfigError(f"{flag}: expected True or False, got {getattr(self, flag)!r}")
-        set_("ssl", self._coerce_ssl(self.ssl))
-        set_("sasl", self._coerce_sasl(self.sasl))
+        for flag in ("heroku_kafka_env", "use_heroku_prefix"):
+            self._set(flag, check_flag(flag, getattr(self, flag)))
         if self.heroku_kafka_env:
             self._apply_heroku()
-        if self.endpoints is None or (not self.endpoints and not self.heroku_kafka_env):
-            raise ConfigError(
-                "endpoints: at least one broker endpoint is required "
-                "(or heroku_kafka_env=True to read KAFKA_URL)"
-            )
-        set_("endpoints", _parse_endpoints(self.endpoints))
-        set_("topics", self._coerce_topics(self.topics))
-        set_("partition_strategy", self._coerce_strategy(self.partition_strategy))
-        set_("required_acks", self._coerce_acks(self.required_acks))
-        if self.idempotence is None:
-            set_("idempotence", self.required_acks == -1)
-        elif not isinstance(self.idempotence, bool):
-            raise ConfigError(
-                f"idempotence: expected True, False or None, got {self.idempotence!r}"
-            )
-        elif self.idempotence and self.required_acks != -1:
-            raise ConfigError(
-                "idempotence: requires required_acks='all'; set idempotence=False to use "
-                f"required_acks={self.required_acks}"
-            )
-        set_("delivery_timeout", _number("delivery_timeout", self.delivery_timeout, minimum=0.001))
-        set_("start_timeout", _number("start_timeout", self.start_timeout, minimum=0.001))
-        set_("linger_ms", _number("linger_ms", self.linger_ms, minimum=0))
-        set_(
-            "queue_full_timeout", _number("queue_full_timeout", self.queue_full_timeout, minimum=0)
-        )
-        set_(
-            "metadata_refresh_interval",
-            _number(
-                "metadata_refresh_interval",
-                self.metadata_refresh_interval,
-                minimum=0.1,
-                allow_none=True,
-            ),
-        )
-        for name in ("key_serializer", "value_serializer"):
-            if getattr(self, name) is not None and not callable(getattr(self, name)):
-                raise ConfigError(f"{name}: expected a callable returning bytes, or None")
-        set_("client_config", self._coerce_client_config(self.client_config))
-        if not isinstance(self.client_id, str) or not self.client_id:
-            raise ConfigError("client_id: expected a non-empty string")
+        for option in OPTIONS:
+            self._set(option.name, option.check(option.name, getattr(self, option.name)))
+        self._check_combinations()
 
     def _set(self, name: str, value: object) -> None:
         object.__setattr__(self, name, value)
@@ -508,7 +362,8 @@ class ProducerConfig:
         if self.use_heroku_prefix:
             self._set("topic_prefix", heroku.prefix)
         if heroku.uses_tls:
-            if self.ssl is not None:
+            given: object = self.ssl  # not validated yet: any input shape
+            if given is not None and given is not False:
                 raise ConfigError(
                     "ssl: do not pass ssl with heroku_kafka_env=True; KAFKA_* provide it"
                 )
@@ -524,100 +379,40 @@ class ProducerConfig:
                 ),
             )
 
-    @staticmethod
-    def _coerce_ssl(value: object) -> SSLConfig | None:
-        if value is None or value is False:
-            return None
-        if value is True:
-            return SSLConfig()
-        if isinstance(value, SSLConfig):
-            return value
-        if isinstance(value, Mapping):
-            unknown = set(value) - {field.name for field in dataclasses.fields(SSLConfig)}
-            if unknown:
-                raise ConfigError(
-                    f"ssl: unknown key(s) {', '.join(sorted(map(str, unknown)))}; allowed: "
-                    "ca, cert, key, key_password, verify_hostname"
-                )
-            return SSLConfig(**value)
-        raise ConfigError("ssl: expected SSLConfig, a mapping, True or None")
-
-    @staticmethod
-    def _coerce_sasl(value: object) -> SASLConfig | None:
-        if value is None:
-            return None
-        if isinstance(value, SASLConfig):
-            return value
-        if isinstance(value, Mapping):
-            unknown = set(value) - {"mechanism", "username", "password"}
-            missing = {"mechanism", "username", "password"} - set(value)
-            if unknown or missing:
-                raise ConfigError(
-                    "sasl: expected keys mechanism, username and password"
-                    + (f"; unknown: {', '.join(sorted(map(str, unknown)))}" if unknown else "")
-                    + (f"; missing: {', '.join(sorted(missing))}" if missing else "")
-                )
-            return SASLConfig(**value)
-        raise ConfigError("sasl: expected SASLConfig, a mapping or None")
-
-    def _coerce_topics(self, value: object) -> tuple[str, ...]:
-        if isinstance(value, str):
-            value = [part.strip() for part in value.split(",") if part.strip()]
-        if not isinstance(value, Iterable):
-            raise ConfigError(f"topics: expected a list of topic names, got {value!r}")
-        topics: list[str] = []
-        for topic in value:
-            validate_topic_name(topic, option="topics")
-            full = self.topic_prefix + topic
-            if full not in topics:
-                topics.append(full)
-        return tuple(topics)
-
-    @staticmethod
-    def _coerce_strategy(value: object) -> str | PartitionStrategyFunction:
-        if isinstance(value, str) and value.lower() in STRATEGY_NAMES:
-            return value.lower()
-        if callable(value) and not isinstance(value, str):
-            return value
-        raise ConfigError(
-            f"partition_strategy: unknown strategy {value!r}; allowed: "
-            f"{', '.join(STRATEGY_NAMES)}, or a function "
-            "(topic, current_partition, partitions_count, key, value) -> int",
-            reason="unknown strategy",
-        )
-
-    @staticmethod
-    def _coerce_acks(value: object) -> int:
-        key = value.lower() if isinstance(value, str) else value
-        if isinstance(key, str) and key.lstrip("-").isdigit():
-            key = int(key)
-        if isinstance(key, bool) or key not in _ACKS:
+    def _check_combinations(self) -> None:
+        """The rules that involve more than one option."""
+        if not self.endpoints:
             raise ConfigError(
-                f"required_acks: {value!r} is not allowed; allowed: 'all' (or -1), 1, 0"
+                "endpoints: at least one broker endpoint is required "
+                "(or heroku_kafka_env=True to read KAFKA_URL)"
             )
-        return _ACKS[key]
-
-    @staticmethod
-    def _coerce_client_config(value: object) -> Mapping[str, Any]:
-        if value is None:
-            return MappingProxyType({})
-        if not isinstance(value, Mapping):
-            raise ConfigError("client_config: expected a mapping of librdkafka properties")
-        copied = dict(value)
-        for key in copied:
-            if not isinstance(key, str):
-                raise ConfigError(f"client_config: property names must be strings, got {key!r}")
-            if key in _MANAGED_PROPERTIES:
-                raise ConfigError(
-                    f"client_config[{key!r}]: kaffe sets this property; use the "
-                    f"{_MANAGED_PROPERTIES[key]} option instead"
-                )
-            if key in _FORBIDDEN_PROPERTIES:
-                raise ConfigError(
-                    f"client_config[{key!r}]: kaffe owns this callback or setting and it cannot "
-                    "be replaced"
-                )
-        return MappingProxyType(copied)
+        self._set("topics", tuple(dict.fromkeys(self.topic_prefix + t for t in self.topics)))
+        transactional = self.transactional_id is not None
+        if transactional and self.idempotence is False:
+            raise ConfigError(
+                "transactional_id: a transactional producer needs idempotence; remove "
+                "idempotence=False or the transactional_id",
+                reason="conflicting options",
+            )
+        if transactional and self.required_acks != -1:
+            raise ConfigError(
+                "transactional_id: a transactional producer needs required_acks='all', "
+                f"not {self.required_acks}",
+                reason="conflicting options",
+            )
+        if self.idempotence is None:
+            self._set("idempotence", self.required_acks == -1)
+        elif self.idempotence and self.required_acks != -1:
+            raise ConfigError(
+                "idempotence: requires required_acks='all'; set idempotence=False to use "
+                f"required_acks={self.required_acks}"
+            )
+        if self.on_statistics is not None and self.statistics_interval is None:
+            raise ConfigError(
+                "on_statistics: is never called without statistics_interval; set it to the "
+                "seconds between snapshots",
+                reason="conflicting options",
+            )
 
     def __repr__(self) -> str:
         client_config = {
@@ -632,6 +427,12 @@ class ProducerConfig:
             f"idempotence={self.idempotence!r}",
             f"delivery_timeout={self.delivery_timeout!r}",
         ]
+        if self.compression != DEFAULT_COMPRESSION:
+            fields.append(f"compression={self.compression!r}")
+        if self.transactional_id is not None:
+            fields.append(f"transactional_id={self.transactional_id!r}")
+        if self.statistics_interval is not None:
+            fields.append(f"statistics_interval={self.statistics_interval!r}")
         if client_config:
             fields.append(f"client_config={client_config!r}")
         if self.ssl is not None:
@@ -640,6 +441,8 @@ class ProducerConfig:
             fields.append(f"sasl={self.sasl!r}")
         if self.heroku_kafka_env:
             fields.append(f"heroku_kafka_env=True, topic_prefix={self.topic_prefix!r}")
+        if self.observers:
+            fields.append(f"observers=[{', '.join(type(o).__name__ for o in self.observers)}]")
         return f"ProducerConfig({', '.join(fields)})"
 
     @property
@@ -654,7 +457,7 @@ class ProducerConfig:
         if self.ssl is not None:
             found.extend(self.ssl.secrets)
         if self.sasl is not None:
-            found.append(self.sasl.password)
+            found.extend(self.sasl.secrets)
         found.extend(
             str(value)
             for key, value in self.client_config.items()
@@ -675,7 +478,14 @@ class ProducerConfig:
         return self.topic_prefix + topic
 
     def librdkafka_properties(self) -> dict[str, Any]:
-        """The complete librdkafka configuration (without kaffe's callbacks)."""
+        """
+        The complete librdkafka configuration, without the producer's own callbacks.
+
+        The producer adds ``error_cb``, ``logger``, ``stats_cb`` and its delivery
+        callbacks itself. The one callback included is ``oauth_cb`` with an
+        OAUTHBEARER ``token_provider``: a fresh :class:`~kaffe._security.TokenRefresher`
+        per call, which keeps the provider's last failure.
+        """
         properties: dict[str, Any] = {
             "bootstrap.servers": self.bootstrap_servers,
             "client.id": self.client_id,
@@ -684,7 +494,12 @@ class ProducerConfig:
             "delivery.timeout.ms": max(1, int(self.delivery_timeout * 1000)),
             "linger.ms": self.linger_ms,
             "allow.auto.create.topics": self.allow_topic_auto_creation,
+            "compression.codec": self.compression,
         }
+        if self.transactional_id is not None:
+            properties["transactional.id"] = self.transactional_id
+        if self.statistics_interval is not None:
+            properties["statistics.interval.ms"] = round(self.statistics_interval * 1000)
         if self.sasl is not None:
             properties["security.protocol"] = (
                 "SASL_SSL" if self.ssl is not None else "SASL_PLAINTEXT"
@@ -743,63 +558,41 @@ class ProducerConfig:
         return cls(**options)
 
 
-def validate_topic_name(topic: object, *, option: str = "topic") -> str:
-    """
-    Check a topic name against Kafka's rules.
-
-    Args:
-        topic: The name.
-        option: What to call it in the error.
-
-    Returns:
-        The name.
-
-    Raises:
-        MessageTypeError: It is not a string.
-        InvalidTopicError: It can never be a valid topic.
-    """
-    from ._errors import InvalidTopicError, MessageTypeError
-
-    if not isinstance(topic, str):
-        raise MessageTypeError(f"{option}: a topic name must be str, not {type(topic).__name__}")
-    if not _TOPIC_NAME.match(topic) or topic in (".", ".."):
-        raise InvalidTopicError(
-            f"{option}: {topic!r} is not a valid topic name; use 1-249 characters of "
-            "a-z, A-Z, 0-9, '.', '_' and '-'",
-            topic=topic,
-            reason="invalid topic",
+def _declared_options() -> tuple[Option, ...]:
+    options = []
+    for field in dataclasses.fields(ProducerConfig):
+        declaration = field.metadata.get(OPTION_METADATA)
+        if declaration is None:
+            continue
+        if field.default is dataclasses.MISSING:
+            assert field.default_factory is not dataclasses.MISSING
+            default = field.default_factory()
+        else:
+            default = field.default
+        options.append(
+            Option(
+                name=field.name,
+                meaning=declaration.meaning,
+                default_text=declaration.default_text or _shown(default),
+                check=declaration.check,
+                env=declaration.env,
+            )
         )
-    return topic
+    return tuple(options)
+
+
+def _shown(default: object) -> str:
+    return f'`"{default}"`' if isinstance(default, str) else f"`{default!r}`"
+
+
+#: Every option of :class:`ProducerConfig`, in declaration order.
+OPTIONS: tuple[Option, ...] = _declared_options()
 
 
 def _strategy_name(strategy: object) -> str:
     if isinstance(strategy, str):
         return strategy
-    return getattr(strategy, "__qualname__", type(strategy).__name__)
-
-
-_ENV_TEXT = {
-    "KAFFE_ENDPOINTS": "endpoints",
-    "KAFFE_TOPICS": "topics",
-    "KAFFE_PARTITION_STRATEGY": "partition_strategy",
-    "KAFFE_REQUIRED_ACKS": "required_acks",
-    "KAFFE_CLIENT_ID": "client_id",
-}
-_ENV_NUMBERS = {
-    "KAFFE_DELIVERY_TIMEOUT": "delivery_timeout",
-    "KAFFE_START_TIMEOUT": "start_timeout",
-    "KAFFE_LINGER_MS": "linger_ms",
-    "KAFFE_QUEUE_FULL_TIMEOUT": "queue_full_timeout",
-    "KAFFE_METADATA_REFRESH_INTERVAL": "metadata_refresh_interval",
-}
-_ENV_FLAGS = {
-    "KAFFE_HEROKU_KAFKA_ENV": "heroku_kafka_env",
-    "KAFFE_USE_HEROKU_PREFIX": "use_heroku_prefix",
-    "KAFFE_IDEMPOTENCE": "idempotence",
-    "KAFFE_ALLOW_TOPIC_AUTO_CREATION": "allow_topic_auto_creation",
-}
-_TRUE = ("1", "true", "yes", "on")
-_FALSE = ("0", "false", "no", "off")
+    return callable_name(strategy)
 
 
 def read_env(environ: Mapping[str, str]) -> dict[str, Any]:
@@ -807,7 +600,7 @@ def read_env(environ: Mapping[str, str]) -> dict[str, Any]:
     Read ``KAFFE_*`` variables into producer options.
 
     Args:
-        environ: The environment mapping.
+        environ: The environment mapping; only read.
 
     Returns:
         Options for :class:`ProducerConfig`; absent variables are left out.
@@ -816,51 +609,71 @@ def read_env(environ: Mapping[str, str]) -> dict[str, Any]:
         ConfigError: A variable is malformed; the message names it.
     """
     options: dict[str, Any] = {}
-    for variable, option in _ENV_TEXT.items():
-        if environ.get(variable, "").strip():
-            options[option] = environ[variable].strip()
-    for variable, option in _ENV_NUMBERS.items():
-        text = environ.get(variable, "").strip()
-        if option == "metadata_refresh_interval" and text.lower() in ("none", "off"):
-            options[option] = None
-        elif text:
-            try:
-                options[option] = float(text)
-            except ValueError:
-                raise ConfigError(f"{variable}: expected a number, got {text!r}") from None
-    for variable, option in _ENV_FLAGS.items():
-        text = environ.get(variable, "").strip().lower()
-        if text in _TRUE:
-            options[option] = True
-        elif text in _FALSE:
-            options[option] = False
-        elif text:
-            raise ConfigError(f"{variable}: expected true or false, got {text!r}")
-    ssl = {
-        field: environ[variable]
-        for field, variable in (
-            ("ca", "KAFFE_SSL_CA"),
-            ("cert", "KAFFE_SSL_CERT"),
-            ("key", "KAFFE_SSL_KEY"),
-        )
-        if environ.get(variable, "").strip()
-    }
-    verify = environ.get("KAFFE_SSL_VERIFY_HOSTNAME", "").strip().lower()
-    if verify:
-        if verify not in _TRUE + _FALSE:
-            raise ConfigError(f"KAFFE_SSL_VERIFY_HOSTNAME: expected true or false, got {verify!r}")
-        ssl["verify_hostname"] = verify in _TRUE  # type: ignore[assignment]
-    if ssl or environ.get("KAFFE_SSL", "").strip().lower() in _TRUE:
-        options["ssl"] = ssl or True
-    sasl = {
-        field: environ[variable]
-        for field, variable in (
-            ("mechanism", "KAFFE_SASL_MECHANISM"),
-            ("username", "KAFFE_SASL_USERNAME"),
-            ("password", "KAFFE_SASL_PASSWORD"),
-        )
-        if environ.get(variable)
-    }
-    if sasl:
-        options["sasl"] = sasl
+    for option in OPTIONS:
+        if option.env is not None:
+            value = option.env.read(option.name, environ)
+            if value is not ABSENT:
+                options[option.name] = value
     return options
+
+
+#: Where a generated table starts (``compact`` may follow the name) and ends in Markdown.
+_TABLE_START = re.compile(r"^<!-- options-table( compact)?: .*-->\n", re.MULTILINE)
+_TABLE_END = "<!-- /options-table -->"
+
+
+def fill_options_tables(text: str) -> str:
+    """
+    Put the current configuration reference into every marked block of a Markdown text.
+
+    A block runs from a line ``<!-- options-table: ... -->`` (or
+    ``<!-- options-table compact: ... -->``) to the line ``<!-- /options-table -->``.
+
+    Args:
+        text: The Markdown document.
+
+    Returns:
+        The document with each block's table regenerated; equal to ``text`` when
+        the tables are current.
+
+    Raises:
+        ValueError: A block is not closed.
+    """
+    parts: list[str] = []
+    position = 0
+    for start in _TABLE_START.finditer(text):
+        if start.start() < position:
+            continue
+        end = text.find(_TABLE_END, start.end())
+        if end < 0:
+            raise ValueError(f"options table opened at offset {start.start()} is not closed")
+        parts += [text[position : start.end()], render_options_table(compact=bool(start[1]))]
+        position = end
+    return "".join(parts) + text[position:]
+
+
+def render_options_table(*, compact: bool = False) -> str:
+    """
+    The configuration reference as a Markdown table, one row per option.
+
+    ``docs/configuration.md`` (and the README, when it has one) hold this table
+    in blocks that :func:`fill_options_tables` fills; a test keeps them current.
+
+    Args:
+        compact: Leave out the meaning column.
+
+    Returns:
+        The table, ending with a newline.
+    """
+    header = ["option", "`KAFFE_*` variable", "default"] + ([] if compact else ["meaning"])
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for option in OPTIONS:
+        cells = [
+            f"`{option.name}`",
+            ", ".join(f"`{variable}`" for variable in option.variables) or "—",
+            option.default_text,
+        ]
+        if not compact:
+            cells.append(option.meaning)
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"

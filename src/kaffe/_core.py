@@ -40,10 +40,10 @@ from ._errors import (
     KaffeError,
     MessageTypeError,
     PartitionStrategyError,
-    SerializationError,
     means_metadata_changed,
     translate_kafka_error,
 )
+from ._serialization import build_encoder
 from ._types import Delivery, Headers, Message, OutgoingMessage
 
 if TYPE_CHECKING:
@@ -210,16 +210,23 @@ class Core:
         self.secrets = config.secrets
         self.observers = Observers(getattr(config, "observers", ()), config)
         self._prefix = config.topic_prefix
-        self._key_serializer = config.key_serializer
-        self._value_serializer = config.value_serializer
+        self._encode_key = build_encoder(config.key_serializer, "key", config.topic_prefix)
+        self._encode_value = build_encoder(config.value_serializer, "value", config.topic_prefix)
+        self._key_serializes = self._encode_key.serializes
+        self._value_serializes = self._encode_value.serializes
+        #: Whether every message needs a header list: observers and confluent-kafka
+        #: serializers may add headers to it.
+        self._header_list = bool(self.observers) or (
+            self._encode_key.needs_headers or self._encode_value.needs_headers
+        )
         #: The key hash for calls that need no other work, else None: a plain call names
         #: a known topic with bytes or str key and value, no headers, no timestamp, and
         #: the strategy is a hash, with no serializer, no topic prefix and no observers.
         self.plain_hash: Callable[[bytes, int], int] | None = (
             self.strategy.key_hash
             if not self._prefix
-            and self._key_serializer is None
-            and self._value_serializer is None
+            and not self._key_serializes
+            and not self._value_serializes
             and not self.observers
             else None
         )
@@ -370,18 +377,20 @@ class Core:
         if state is None:
             raise MissingMetadata(topic)
         header_list = _check_headers(headers, topic) if headers else None
-        if self.observers and header_list is None:
+        if header_list is None and self._header_list:
             header_list = []
         kind = type(key)
-        if (kind is bytes or kind is str or key is None) and self._key_serializer is None:
+        if (kind is bytes or kind is str or key is None) and not self._key_serializes:
             key_out = key
         else:
-            key_out = self._encode(key, self._key_serializer, "key", topic)
+            key_out = self._encode_key(key, topic, header_list)
         kind = type(value)
-        if (kind is bytes or kind is str or value is None) and self._value_serializer is None:
+        if (kind is bytes or kind is str or value is None) and not self._value_serializes:
             value_out = value
         else:
-            value_out = self._encode(value, self._value_serializer, "value", topic)
+            value_out = self._encode_value(value, topic, header_list)
+        if header_list is not None and not header_list and not self.observers:
+            header_list = None  # a serializer's empty list: no headers to send
         count = state.partitions_count
         if partition is None:
             key_bytes = _utf8(key_out, "key", topic) if type(key_out) is str else key_out
@@ -499,34 +508,6 @@ class Core:
                 reason="strategy returned non-int",
             )
         return partition
-
-    @staticmethod
-    def _encode(data: Any, serializer: Callable[[Any], Any] | None, what: str, topic: str) -> Any:
-        if serializer is not None and data is not None:
-            try:
-                data = serializer(data)
-            except Exception as error:
-                raise SerializationError(
-                    f"{what}_serializer raised {type(error).__name__}: {error}",
-                    topic=topic,
-                    reason="serializer failed",
-                ) from error
-            if type(data) is bytes or type(data) is str:
-                return data
-            raise MessageTypeError(
-                f"{what}_serializer must return bytes or str, not {type(data).__name__}",
-                topic=topic,
-            )
-        kind = type(data)
-        if kind is bytes or kind is str or data is None:
-            return data
-        if kind is bytearray or kind is memoryview:
-            return bytes(data)
-        raise MessageTypeError(
-            f"{what} must be bytes, str or None, not {kind.__name__}; configure a "
-            f"{what}_serializer to send other types",
-            topic=topic,
-        )
 
     # --- outcomes --------------------------------------------------------------------
 

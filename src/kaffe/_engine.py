@@ -54,6 +54,7 @@ from ._errors import (
     translate_kafka_error,
 )
 from ._log import LibrdkafkaLog
+from ._security import TokenRefresher
 from ._statistics import Statistics
 from ._types import OutgoingMessage
 
@@ -160,6 +161,13 @@ class Engine:
         try:
             self.rk: Any = confluent_kafka.Producer(properties)
         except KafkaException as error:
+            refresher = properties.get("oauth_cb")
+            if isinstance(refresher, TokenRefresher) and (
+                refresher.failure is not None
+                or isinstance(translate_kafka_error(error.args[0]), AuthenticationError)
+            ):
+                failure = refresher.startup_error(self.secrets)
+                raise failure from failure.__cause__
             detail = redact(error.args[0].str(), self.secrets)
             raise ConfigError(
                 f"librdkafka rejected the configuration: {detail}",
@@ -272,8 +280,8 @@ class Engine:
                     produced = self.produced = self.produced + 1
                     if not produced & _SERVE_MASK:
                         self.serve_inline()
-                    elif not self.poller_busy and not self._wake.is_set():
-                        self._wake.set()
+                    if not self.poller_busy and not self._wake.is_set():
+                        self._wake.set()  # someone must serve the reports still to come
                     return 1
             observers = self.core.observers
             groups = (
@@ -331,7 +339,7 @@ class Engine:
                     produced = self.produced = self.produced + 1
                     if not produced & _SERVE_MASK:
                         self.serve_inline()
-                    elif not self.poller_busy and not self._wake.is_set():
+                    if not self.poller_busy and not self._wake.is_set():
                         self._wake.set()
                 return len(messages)
             produce_batch = self.rk.produce_batch
@@ -364,6 +372,7 @@ class Engine:
                         self.produced = produced + taken
                         if (produced ^ (produced + taken)) & ~_SERVE_MASK:
                             self.serve_inline()
+                        self.wake_poller()
                     start += full_from
                     if full_from == len(chunk):
                         deadline = 0.0

@@ -522,8 +522,13 @@ class Producer(ProducerBase):
         thread serving now steps down.
         """
         engine = self._engine
-        while not engine.serve_until(done, deadline):
-            engine.wake_poller()
+        while True:
+            if not engine.serve_until(done, deadline):
+                engine.wake_poller()
+            elif done():
+                return
+            # Another thread serves, or this one stopped because the producer is closing
+            # (close() then delivers or drops the message, and its outcome opens the lock).
             remaining = deadline - time.monotonic()
             if remaining <= 0 or lock.acquire(timeout=min(remaining, _FOLLOWER_NAP)):
                 return

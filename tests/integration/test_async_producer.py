@@ -243,3 +243,17 @@ def test_awaited_sends_do_not_wait_for_linger(bootstrap: str, topic: str) -> Non
         return [handle]
 
     run_watched(main)
+
+
+def test_a_lone_task_awaiting_one_message_at_a_time_always_gets_its_report(
+    bootstrap: str, topic: str
+) -> None:
+    # Every 256th message the producing thread serves reports inline; the reports still
+    # to come must be served all the same.
+    async def main() -> list[kaffe.Delivery]:
+        async with kaffe.AsyncProducer(
+            endpoints=bootstrap, topics=[topic], delivery_timeout=5
+        ) as producer:
+            return [await producer.produce_sync(b"key-%d" % i, b"v") for i in range(600)]
+
+    assert len(asyncio.run(main())) == 600

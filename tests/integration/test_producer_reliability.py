@@ -587,7 +587,7 @@ BAD_INPUT: dict[str, BadInput] = {
     "serializer that returns a non-bytes value": BadInput(
         lambda p, t, s: p.produce_sync(t, 0, None, "v"),
         kaffe.MessageTypeError,
-        "value_serializer must return bytes or str, not int",
+        "value_serializer must return bytes, str or None, not int",
         (("value_serializer", lambda value: 5 if value == "v" else b"ok"),),
     ),
     "timestamp of the wrong type": BadInput(

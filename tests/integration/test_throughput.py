@@ -294,3 +294,11 @@ def test_batch_larger_than_the_queue_is_offered_again_as_room_frees(
         assert stored[(delivery.partition, delivery.offset)].value == value
     _assert_each_key_in_sequence(list(stored.values()))
 
+
+def test_a_thread_waiting_on_each_future_in_turn_always_gets_its_report(
+    producer: kaffe.Producer, topic: str
+) -> None:
+    # Every 256th message the producing thread serves reports inline; the reports still
+    # to come must be served all the same.
+    deliveries = [producer.produce(topic, b"key-%d" % i, b"v").result(10) for i in range(600)]
+    assert len({(d.partition, d.offset) for d in deliveries}) == 600
