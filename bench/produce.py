@@ -69,8 +69,9 @@ kafka-python, which runs at a tenth of the others' rate), 1,000,000 for Java,
 3,000 single messages, 3,000 / 10,000 / 30,000 / 60,000 messages at 1 / 10 / 100 /
 1,000 tasks, 3,000 / 8,000 / 16,000 messages at 1 / 8 / 64 threads, a 300,000-line
 file for the command lines, and 1,000,000 per memory path. Three rounds of that take
-about 7 minutes on a 2-core machine that also runs the broker; ``--quick`` (two
-rounds of small counts) about a minute.
+under 9 minutes on a 2-core machine that also runs the broker, even with other work
+on it (about 2 minutes of that are the memory probes); ``--quick`` (two rounds of
+small counts) takes 1 to 2 minutes.
 
 Run:
     .venv/bin/python bench/produce.py                      # full run
@@ -1490,10 +1491,30 @@ def _first(version: object) -> object:
     return version[0] if isinstance(version, tuple) else version
 
 
+def source_revision() -> str:
+    """The last commit that changed kaffe's source, marked when it has local changes."""
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(REPO), "log", "-1", "--format=%h", "--", "src"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        changes = subprocess.run(
+            ["git", "-C", str(REPO), "status", "--porcelain", "--", "src"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "no git checkout"
+    return f"{commit} with local changes" if changes else commit
+
+
 def versions() -> dict[str, str]:
     found = {
         "python": platform.python_version(),
-        "kaffe": kaffe.__version__,
+        "kaffe": f"{kaffe.__version__} (src/ at {source_revision()})",
         "confluent-kafka": str(_first(confluent_kafka.version())),
         "librdkafka": str(_first(confluent_kafka.libversion())),
     }
