@@ -1,61 +1,122 @@
 """
-Produce throughput and latency: kaffe against raw confluent-kafka and the Java producer.
+Produce throughput, latency and memory: kaffe side by side with what its users would use instead.
 
-One run uses one broker from ``scripts/kafka`` (started if none runs; a running one
-is reused, whatever its listeners) and one fresh topic of 8 partitions, and sends
-keyed messages with 100-byte values. Every scenario runs ``--rounds`` times (at
-least 2), kaffe and raw taking turns, and the table shows the median of each with
-the ratios the issue sets as targets. Ratios compare figures from the same run.
+One run measures every scenario against one broker from ``scripts/kafka`` (started
+if none runs; a running one is reused) and one fresh topic of 8 partitions, with
+keyed messages of 100-byte values, ``acks=all`` and idempotence on every side. It
+prints each scenario's median and every round, then one line per target with its
+ratio and PASS or MISS, and writes everything as JSON to ``bench/results/``.
 
-Scenarios:
+Scenario groups (``--only`` takes a group, a comparison such as ``asyncio.10``, or a
+row such as ``pipelined.kaffe-batches``; ``--list`` prints them all):
 
-1. raw confluent-kafka ``produce()`` with a delivery callback per message, then
-   ``flush()`` (the baseline); also without callbacks ("bare").
-2. kaffe ``produce()``: a future per message, all checked at the end.
-3. kaffe ``produce_batch_sync`` in chunks of 10,000.
-4. one thread: raw ``produce()+flush()`` per message vs kaffe ``produce_sync``,
-   with p50 and p99 latency.
-5. kaffe ``produce_sync`` from 64 threads.
-6. kaffe ``AsyncProducer.produce_sync`` from 1,000 tasks; confluent-kafka's own
-   ``confluent_kafka.aio.AIOProducer`` runs the same load for comparison.
-7. The Java producer on the same broker: ``ProducerPerformance`` from ``kafka-tools``,
-   100-byte records, ``acks=all``, its other settings at their defaults.
-8. RSS of a fresh process before and after 1,000,000 messages through ``produce()``.
+pipelined   every outcome checked: raw confluent-kafka ``produce()`` with a delivery
+            callback then ``flush()``; raw ``produce_batch`` (a callback per message,
+            for reference); kaffe ``produce()`` futures, all kept and checked; kaffe
+            ``produce_batch_sync`` in chunks of 10,000; aiokafka ``send()``;
+            kafka-python ``send()``; Kafka's Java ``ProducerPerformance``.
+single      one thread, one message at a time, with p50/p99 latency: raw
+            ``produce()+flush()``; kaffe ``produce_sync``; aiokafka ``send_and_wait``
+            (one task); kafka-python ``send().get()``.
+asyncio     each task awaiting its own acknowledgement, at 1, 10, 100 and 1,000
+            tasks: kaffe ``AsyncProducer.produce_sync`` vs aiokafka
+            ``send_and_wait``; the p50 at 1 task is the single-message latency.
+threads     threads sharing one producer: kaffe ``produce_sync`` at 1, 8 and 64
+            threads; kafka-python ``send().get()`` at 8 and 64.
+cli         ``kaffe produce`` vs ``kcat -P``, each given the same 300,000-line
+            ``KEY<TAB>VALUE`` file (100 bytes a line) into a fresh topic: wall
+            time, msg/s and peak RSS of the process. Skipped when kcat is missing.
+memory      RSS growth of a fresh process over 1,000,000 messages on each kaffe
+            path: futures (a window of 10,000 kept and checked), batches, asyncio
+            (1,000 tasks) and ``produce_sync`` (64 threads, so it ends in about a
+            minute). Runs once, after the rounds.
+observers   only with ``--observers``: issue 11's overhead. kaffe with the
+            OpenTelemetry observer (SDK tracer provider with a batch span
+            processor and a no-op exporter, SDK meter provider with an in-memory
+            reader) and the Prometheus observer (a fresh registry), against the
+            same path without observers: futures, batches, ``produce_sync`` (one
+            thread) and ``AsyncProducer.produce_sync`` (100 tasks). Skipped with a
+            note while ``kaffe.otel`` or ``kaffe.prometheus`` is missing.
 
-Raw confluent-kafka gets exactly the librdkafka settings kaffe uses by default
-(``acks=all``, idempotence, ``linger.ms``), and kaffe uses the ``crc32`` strategy,
-which places keys where librdkafka's default partitioner does.
+How each side is set up, as its users would for the same guarantees:
 
-Run: .venv/bin/python bench/produce.py [--quick] [--rounds 3] [--json PATH]
-     [--bootstrap HOST:PORT]
+- raw confluent-kafka: ``enable.idempotence=true`` and ``acks=all``, librdkafka's
+  other defaults (``linger.ms`` 5); keys placed by librdkafka's default partitioner.
+- kaffe: its defaults (``acks=all``, idempotence, ``linger_ms`` 5) with the ``crc32``
+  strategy, which places each key where librdkafka's default partitioner (and so
+  raw confluent-kafka and kcat) puts it; ``kaffe produce`` gets ``--strategy crc32``.
+- aiokafka: ``acks="all"``, ``enable_idempotence=True``, its defaults otherwise
+  (``linger_ms`` 0, ``max_batch_size`` 16 KiB, murmur2 for keys).
+- kafka-python 3.x (its producer is idempotent): ``acks="all"``,
+  ``enable_idempotence=True`` (already its default; set so a conflicting setting
+  raises), its defaults otherwise (``linger_ms`` 0, ``batch_size`` 16 KiB, murmur2).
+- Java ``ProducerPerformance``: ``acks=all``, ``enable.idempotence=true``, its
+  defaults otherwise (``linger.ms`` 5 since Kafka 4.0). The tool sends no keys, so its
+  records take the sticky partitioner, and it gets 1,000,000 records (after the same
+  warm-up) so its JIT compiler settles; its steady-state line is used.
+- kcat: ``-X enable.idempotence=true -X acks=all -K <TAB> -l FILE``; it runs on the
+  system's librdkafka, whose version the header prints.
 
-Honours KAFFE_KAFKA_DIR and KAFFE_KAFKA_PORT like ``scripts/kafka``. Writes JSON to
-bench/results/produce-<date>.json unless ``--json`` names another file.
+Method: every side is warmed up the same way before timing: its producer is created,
+the topic's metadata loaded, and 2,000 messages sent through its pipelined call and
+all acknowledged. Timing starts after that and ends when every outcome is checked.
+Each comparison (the sides of one scenario, or of one concurrency level) runs its
+sides in a rotated order every round, so no side always goes first. The table shows
+the median of the rounds and each round; ratios divide medians from the same run.
+
+Message counts (full run): 300,000 per pipelined Python side (100,000 for
+kafka-python, which runs at a tenth of the others' rate), 1,000,000 for Java,
+3,000 single messages, 3,000 / 10,000 / 30,000 / 60,000 messages at 1 / 10 / 100 /
+1,000 tasks, 3,000 / 8,000 / 16,000 messages at 1 / 8 / 64 threads, a 300,000-line
+file for the command lines, and 1,000,000 per memory path. Three rounds of that take
+under 9 minutes on a 2-core machine that also runs the broker, even with other work
+on it (about 2 minutes of that are the memory probes); ``--quick`` (two rounds of
+small counts) takes 1 to 2 minutes.
+
+Run:
+    .venv/bin/python bench/produce.py                      # full run
+    .venv/bin/python bench/produce.py --quick              # smoke run
+    .venv/bin/python bench/produce.py --only asyncio.10,pipelined --rounds 5
+    .venv/bin/python bench/produce.py --observers          # add issue 11's overhead
+    py-spy record -o profile.svg -- .venv/bin/python bench/produce.py --only threads.8
+
+The peers come with the bench extra: ``pip install -e '.[bench]'``; a peer that is
+not installed (or kcat, or java) is skipped with a note. Honours KAFFE_KAFKA_DIR and
+KAFFE_KAFKA_PORT like ``scripts/kafka``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import contextlib
 import datetime
 import gc
+import importlib
+import importlib.metadata
+import importlib.util
 import json
 import os
 import platform
+import random
 import re
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import confluent_kafka
+from confluent_kafka import Consumer, KafkaError, TopicPartition
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
@@ -64,52 +125,1202 @@ import kaffe
 REPO = Path(__file__).resolve().parent.parent
 SCRIPT = REPO / "scripts" / "kafka"
 RESULTS = REPO / "bench" / "results"
+
 PARTITIONS = 8
+#: Every message's value: 100 bytes.
 VALUE = bytes(range(100))
-KEYS = [b"key-%d" % index for index in range(1024)]
-#: The kaffe strategy that places keyed messages where raw librdkafka's default does.
+#: Keys cycle through 1,024 distinct ones, so every partition gets messages.
+KEYS = [b"key-%04d" % index for index in range(1024)]
+#: The kaffe strategy that places keys where librdkafka's default partitioner does.
 STRATEGY = "crc32"
+#: Messages per ``produce_batch_sync`` (and raw ``produce_batch``) call.
 BATCH_CHUNK = 10_000
-THREADS = 64
-TASKS = 1_000
-RSS_MESSAGES = 1_000_000
+#: Messages every side sends, all acknowledged, before its timing starts.
+WARMUP = 2_000
+TASK_LEVELS = (1, 10, 100, 1_000)
+KAFFE_THREAD_LEVELS = (1, 8, 64)
+PEER_THREAD_LEVELS = (8, 64)
+#: Tasks of the asyncio path in the memory and observers groups.
+MEMORY_TASKS = 1_000
+MEMORY_THREADS = 64
+OBSERVER_TASKS = 100
+#: Futures the memory probe keeps in flight before checking the oldest.
+FUTURE_WINDOW = 10_000
+RSS_LIMIT_MB = 50.0
+#: Seconds any single wait for outcomes may take before the side counts as failed.
+WAIT_LIMIT = 120.0
 
 
 @dataclass(frozen=True)
 class Sizes:
-    """Message counts per scenario run."""
+    """Message counts of one run."""
 
-    throughput: int
-    single: int
-    per_thread: int
-    per_task: int
+    pipelined: int
+    #: kafka-python's pipelined count: it runs at a tenth of the others' rate.
+    pipelined_slow: int
     java: int
-    rss: int
+    single: int
+    tasks: dict[int, int]
+    threads: dict[int, int]
+    cli_lines: int
+    memory: int
 
 
 FULL = Sizes(
-    throughput=300_000, single=2_000, per_thread=250, per_task=40, java=1_000_000, rss=RSS_MESSAGES
+    pipelined=300_000,
+    pipelined_slow=100_000,
+    java=1_000_000,
+    single=3_000,
+    tasks={1: 3_000, 10: 10_000, 100: 30_000, 1_000: 60_000},
+    threads={1: 3_000, 8: 8_000, 64: 16_000},
+    cli_lines=300_000,
+    memory=1_000_000,
 )
-QUICK = Sizes(throughput=20_000, single=200, per_thread=10, per_task=3, java=50_000, rss=100_000)
+QUICK = Sizes(
+    pipelined=30_000,
+    pipelined_slow=10_000,
+    java=100_000,
+    single=300,
+    tasks={1: 300, 10: 1_000, 100: 3_000, 1_000: 5_000},
+    threads={1: 300, 8: 800, 64: 1_280},
+    cli_lines=30_000,
+    memory=20_000,
+)
+
+
+# --- what a side measures -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One timed run of one side."""
+
+    rate: float
+    #: Seconds each awaited message took, for sides that wait per message.
+    latencies: Sequence[float] = ()
+    #: Wall time and peak RSS of a command-line process.
+    seconds: float | None = None
+    peak_rss_mb: float | None = None
+
+
+class Skip(Exception):
+    """A side cannot run here (a peer or tool is missing); the reason is printed."""
 
 
 @dataclass
-class Scenario:
-    """One row of the table: what ran and what each round measured."""
+class Bench:
+    """What every side needs: the broker, the topic, the counts."""
+
+    bootstrap: str
+    topic: str
+    sizes: Sizes
+
+    @contextlib.contextmanager
+    def kaffe_options(self, *, observers: bool = False) -> Iterator[dict[str, Any]]:
+        """kaffe's options; with ``observers``, fresh observers, shut down afterwards."""
+        options: dict[str, Any] = {
+            "endpoints": self.bootstrap,
+            "topics": [self.topic],
+            "partition_strategy": STRATEGY,
+        }
+        if not observers:
+            yield options
+            return
+        options["observers"], shutdown = make_observers()
+        try:
+            yield options
+        finally:
+            shutdown()
+
+
+def pairs(count: int) -> list[tuple[bytes, bytes]]:
+    return [(KEYS[index & 1023], VALUE) for index in range(count)]
+
+
+def percentiles_ms(latencies: Sequence[float]) -> tuple[float, float]:
+    ordered = sorted(latencies)
+    return (
+        ordered[len(ordered) // 2] * 1000,
+        ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000,
+    )
+
+
+def require(module: str, extra: str = "bench") -> Any:
+    """Import a peer, or skip the side when it is not installed."""
+    if importlib.util.find_spec(module) is None:
+        raise Skip(f"{module} is not installed (pip install -e '.[{extra}]')")
+    return importlib.import_module(module)
+
+
+def check(failed: int, count: int, side: str) -> None:
+    if failed:
+        raise RuntimeError(f"{side}: {failed:,} of {count:,} messages failed")
+
+
+# --- raw confluent-kafka --------------------------------------------------------------------
+
+
+def raw_config(bootstrap: str) -> dict[str, Any]:
+    """What a confluent-kafka user sets for acks=all and idempotence; defaults otherwise."""
+    return {"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all"}
+
+
+class RawOutcomes:
+    """A delivery callback that counts outcomes."""
+
+    def __init__(self) -> None:
+        self.delivered = 0
+        self.failed = 0
+
+    def __call__(self, error: KafkaError | None, message: Any) -> None:
+        if error is None:
+            self.delivered += 1
+        else:
+            self.failed += 1
+
+
+def raw_producer(bench: Bench) -> confluent_kafka.Producer:
+    """A raw producer with the topic's metadata loaded and the warm-up acknowledged."""
+    producer = confluent_kafka.Producer(raw_config(bench.bootstrap))
+    producer.list_topics(bench.topic, timeout=30)
+    outcomes = RawOutcomes()
+    raw_produce_all(producer, bench.topic, pairs(WARMUP), outcomes)
+    if producer.flush(WAIT_LIMIT) or outcomes.delivered != WARMUP:
+        raise RuntimeError(f"raw warm-up: {outcomes.delivered} of {WARMUP} delivered")
+    return producer
+
+
+def raw_produce_all(
+    producer: confluent_kafka.Producer,
+    topic: str,
+    data: Iterable[tuple[bytes, bytes]],
+    on_delivery: RawOutcomes,
+) -> None:
+    produce, poll = producer.produce, producer.poll
+    for index, (key, value) in enumerate(data):
+        while True:
+            try:
+                produce(topic, value, key, on_delivery=on_delivery)
+                break
+            except BufferError:
+                poll(0.1)
+        if not index % 1000:
+            poll(0)
+
+
+def raw_callback(bench: Bench) -> Sample:
+    """Raw ``produce()`` with a delivery callback per message, then ``flush()``."""
+    count = bench.sizes.pipelined
+    producer = raw_producer(bench)
+    data = pairs(count)
+    outcomes = RawOutcomes()
+    gc.collect()
+    start = time.perf_counter()
+    raw_produce_all(producer, bench.topic, data, outcomes)
+    left = producer.flush(WAIT_LIMIT)
+    elapsed = time.perf_counter() - start
+    check(left + count - outcomes.delivered, count, "raw produce()")
+    return Sample(count / elapsed)
+
+
+def raw_batch(bench: Bench) -> Sample:
+    """
+    Raw ``produce_batch`` in chunks of 10,000 message dicts, a callback per message.
+
+    ``produce_batch`` returns how many it queued and marks each message it did not
+    queue with ``_error``; messages refused for a full queue are sent again after a
+    poll, any other refusal counts as failed.
+    """
+    count = bench.sizes.pipelined
+    producer = raw_producer(bench)
+    data = [{"key": key, "value": value} for key, value in pairs(count)]
+    chunks: list[list[dict[str, Any]]] = [
+        data[start : start + BATCH_CHUNK] for start in range(0, count, BATCH_CHUNK)
+    ]
+    outcomes = RawOutcomes()
+    refused = 0
+    produce_batch, poll, topic = producer.produce_batch, producer.poll, bench.topic
+    gc.collect()
+    start = time.perf_counter()
+    for chunk in chunks:
+        pending = chunk
+        while pending:
+            queued = produce_batch(topic, pending, on_delivery=outcomes)
+            if queued == len(pending):
+                break
+            retry = []
+            for message in pending:
+                error = message.pop("_error", None)
+                if error is None:
+                    continue
+                if error.code() == KafkaError._QUEUE_FULL:
+                    retry.append(message)
+                else:
+                    refused += 1
+            pending = retry
+            poll(0.1)
+        poll(0)
+    left = producer.flush(WAIT_LIMIT)
+    elapsed = time.perf_counter() - start
+    check(left + refused + outcomes.failed, count, "raw produce_batch")
+    return Sample(count / elapsed)
+
+
+def raw_sync(bench: Bench) -> Sample:
+    """Raw ``produce()`` then ``flush()`` for every message, one thread."""
+    count = bench.sizes.single
+    producer = raw_producer(bench)
+    outcomes = RawOutcomes()
+    latencies = []
+    produce, flush, topic = producer.produce, producer.flush, bench.topic
+    clock = time.perf_counter
+    gc.collect()
+    start = clock()
+    for index in range(count):
+        began = clock()
+        produce(topic, VALUE, KEYS[index & 1023], on_delivery=outcomes)
+        flush(WAIT_LIMIT)
+        latencies.append(clock() - began)
+    elapsed = clock() - start
+    check(count - outcomes.delivered, count, "raw produce()+flush()")
+    return Sample(count / elapsed, latencies)
+
+
+# --- kaffe, threaded face -------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def kaffe_producer(bench: Bench, *, observers: bool = False) -> Iterator[kaffe.Producer]:
+    """A kaffe producer (it loads the topic's metadata) with the warm-up acknowledged."""
+    with (
+        bench.kaffe_options(observers=observers) as options,
+        kaffe.Producer(**options) as producer,
+    ):
+        futures = [producer.produce(bench.topic, key, value) for key, value in pairs(WARMUP)]
+        producer.flush(WAIT_LIMIT)
+        for future in futures:
+            future.result(WAIT_LIMIT)
+        yield producer
+
+
+def kaffe_futures(bench: Bench, *, observers: bool = False) -> Sample:
+    """kaffe ``produce()``: a future per message, all kept, each checked after ``flush()``."""
+    count = bench.sizes.pipelined
+    data = pairs(count)
+    with kaffe_producer(bench, observers=observers) as producer:
+        produce, topic = producer.produce, bench.topic
+        gc.collect()
+        start = time.perf_counter()
+        futures = [produce(topic, key, value) for key, value in data]
+        producer.flush(WAIT_LIMIT)
+        failed = sum(future.exception(WAIT_LIMIT) is not None for future in futures)
+        elapsed = time.perf_counter() - start
+    check(failed, count, "kaffe produce()")
+    return Sample(count / elapsed)
+
+
+def kaffe_batches(bench: Bench, *, observers: bool = False) -> Sample:
+    """kaffe ``produce_batch_sync`` in chunks of 10,000; it raises unless all are delivered."""
+    count = bench.sizes.pipelined
+    data = pairs(count)
+    chunks = [data[start : start + BATCH_CHUNK] for start in range(0, count, BATCH_CHUNK)]
+    delivered = 0
+    with kaffe_producer(bench, observers=observers) as producer:
+        gc.collect()
+        start = time.perf_counter()
+        for chunk in chunks:
+            delivered += len(producer.produce_batch_sync(bench.topic, chunk))
+        elapsed = time.perf_counter() - start
+    check(count - delivered, count, "kaffe produce_batch_sync")
+    return Sample(count / elapsed)
+
+
+def threaded(
+    count: int, threads: int, call: Callable[[bytes], object]
+) -> tuple[float, list[float]]:
+    """Run ``call(key)`` ``count`` times from ``threads`` threads; return seconds and latencies."""
+    per_thread = [count // threads + (n < count % threads) for n in range(threads)]
+    barrier = threading.Barrier(threads + 1)
+    errors: list[BaseException] = []
+    latencies: list[list[float]] = [[] for _ in range(threads)]
+    clock = time.perf_counter
+
+    def work(number: int) -> None:
+        mine = latencies[number]
+        barrier.wait()
+        try:
+            for index in range(per_thread[number]):
+                began = clock()
+                call(KEYS[(number * 131 + index) & 1023])
+                mine.append(clock() - began)
+        except BaseException as error:
+            errors.append(error)
+
+    workers = [threading.Thread(target=work, args=(n,), daemon=True) for n in range(threads)]
+    for worker in workers:
+        worker.start()
+    gc.collect()
+    barrier.wait()
+    start = clock()
+    for worker in workers:
+        worker.join()
+    elapsed = clock() - start
+    if errors:
+        raise RuntimeError(f"{len(errors)} thread(s) failed, first: {errors[0]!r}")
+    return elapsed, [latency for mine in latencies for latency in mine]
+
+
+def kaffe_sync(bench: Bench, threads: int, count: int, *, observers: bool = False) -> Sample:
+    """kaffe ``produce_sync`` from ``threads`` threads sharing one producer."""
+    with kaffe_producer(bench, observers=observers) as producer:
+        produce_sync, topic = producer.produce_sync, bench.topic
+        elapsed, latencies = threaded(count, threads, lambda key: produce_sync(topic, key, VALUE))
+    return Sample(count / elapsed, latencies)
+
+
+# --- kaffe, asyncio face --------------------------------------------------------------------
+
+
+async def tasks_awaiting(
+    tasks: int, count: int, call: Callable[[bytes], Any]
+) -> tuple[float, list[float]]:
+    """Run ``await call(key)`` ``count`` times from ``tasks`` tasks; return seconds, latencies."""
+    per_task = [count // tasks + (n < count % tasks) for n in range(tasks)]
+    latencies: list[float] = []
+    record = latencies.append
+    clock = time.perf_counter
+
+    async def work(number: int) -> None:
+        for index in range(per_task[number]):
+            began = clock()
+            await call(KEYS[(number * 131 + index) & 1023])
+            record(clock() - began)
+
+    gc.collect()
+    start = clock()
+    await asyncio.wait_for(asyncio.gather(*(work(n) for n in range(tasks))), WAIT_LIMIT * 3)
+    return clock() - start, latencies
+
+
+def kaffe_async(bench: Bench, tasks: int, count: int, *, observers: bool = False) -> Sample:
+    """kaffe ``AsyncProducer.produce_sync`` from ``tasks`` tasks, each awaiting its own."""
+
+    async def run() -> Sample:
+        with bench.kaffe_options(observers=observers) as options:
+            producer = kaffe.AsyncProducer(**options)
+            await producer.start()
+            try:
+                produce_sync, topic = producer.produce_sync, bench.topic
+                await asyncio.gather(*(produce_sync(topic, k, v) for k, v in pairs(WARMUP)))
+                elapsed, latencies = await tasks_awaiting(
+                    tasks, count, lambda key: produce_sync(topic, key, VALUE)
+                )
+            finally:
+                await producer.aclose()
+        return Sample(count / elapsed, latencies)
+
+    return asyncio.run(run())
+
+
+# --- aiokafka -------------------------------------------------------------------------------
+
+
+def aiokafka_producer(bench: Bench) -> Any:
+    """An unstarted aiokafka producer configured for acks=all with idempotence."""
+    aiokafka = require("aiokafka")
+    return aiokafka.AIOKafkaProducer(
+        bootstrap_servers=bench.bootstrap, acks="all", enable_idempotence=True
+    )
+
+
+async def aiokafka_started(bench: Bench) -> Any:
+    producer = aiokafka_producer(bench)
+    await producer.start()
+    try:
+        await producer.partitions_for(bench.topic)
+        send_and_wait, topic = producer.send_and_wait, bench.topic
+        await asyncio.gather(
+            *(send_and_wait(topic, value, key=key) for key, value in pairs(WARMUP))
+        )
+    except BaseException:
+        await producer.stop()
+        raise
+    return producer
+
+
+def aiokafka_send(bench: Bench) -> Sample:
+    """aiokafka ``send()`` for every message, then every future awaited and checked."""
+    count = bench.sizes.pipelined
+    data = pairs(count)
+
+    async def run() -> Sample:
+        producer = await aiokafka_started(bench)
+        try:
+            send, topic = producer.send, bench.topic
+            gc.collect()
+            start = time.perf_counter()
+            futures = [await send(topic, value, key=key) for key, value in data]
+            outcomes = await asyncio.gather(*futures, return_exceptions=True)
+            elapsed = time.perf_counter() - start
+        finally:
+            await producer.stop()
+        check(sum(isinstance(o, BaseException) for o in outcomes), count, "aiokafka send()")
+        return Sample(count / elapsed)
+
+    return asyncio.run(run())
+
+
+def aiokafka_tasks(bench: Bench, tasks: int, count: int) -> Sample:
+    """aiokafka ``send_and_wait`` from ``tasks`` tasks, each awaiting its own."""
+
+    async def run() -> Sample:
+        producer = await aiokafka_started(bench)
+        try:
+            send_and_wait, topic = producer.send_and_wait, bench.topic
+            elapsed, latencies = await tasks_awaiting(
+                tasks, count, lambda key: send_and_wait(topic, VALUE, key=key)
+            )
+        finally:
+            await producer.stop()
+        return Sample(count / elapsed, latencies)
+
+    return asyncio.run(run())
+
+
+# --- kafka-python ---------------------------------------------------------------------------
+
+
+def kafka_python_producer(bench: Bench) -> Any:
+    """A kafka-python producer for acks=all with idempotence, warmed up."""
+    kafka = require("kafka")
+    producer = kafka.KafkaProducer(
+        bootstrap_servers=bench.bootstrap, acks="all", enable_idempotence=True
+    )
+    try:
+        producer.partitions_for(bench.topic)
+        futures = [producer.send(bench.topic, value, key=key) for key, value in pairs(WARMUP)]
+        producer.flush(WAIT_LIMIT)
+        check(sum(not future.succeeded() for future in futures), WARMUP, "kafka-python warm-up")
+    except BaseException:
+        producer.close()
+        raise
+    return producer
+
+
+def kafka_python_send(bench: Bench) -> Sample:
+    """kafka-python ``send()`` for every message, ``flush()``, then every future checked."""
+    count = bench.sizes.pipelined_slow
+    data = pairs(count)
+    producer = kafka_python_producer(bench)
+    try:
+        send, topic = producer.send, bench.topic
+        gc.collect()
+        start = time.perf_counter()
+        futures = [send(topic, value, key=key) for key, value in data]
+        producer.flush(WAIT_LIMIT)
+        failed = sum(not future.succeeded() for future in futures)
+        elapsed = time.perf_counter() - start
+    finally:
+        producer.close()
+    check(failed, count, "kafka-python send()")
+    return Sample(count / elapsed)
+
+
+def kafka_python_get(bench: Bench, threads: int, count: int) -> Sample:
+    """kafka-python ``send().get()`` from ``threads`` threads sharing one producer."""
+    producer = kafka_python_producer(bench)
+    try:
+        send, topic = producer.send, bench.topic
+        elapsed, latencies = threaded(
+            count, threads, lambda key: send(topic, VALUE, key=key).get(WAIT_LIMIT)
+        )
+    finally:
+        producer.close()
+    return Sample(count / elapsed, latencies)
+
+
+# --- Java -----------------------------------------------------------------------------------
+
+
+JAVA_RATE = re.compile(r"(\d+) (steady state )?records sent, ([\d.]+) records/sec")
+
+
+def java_producer(bench: Bench) -> Sample:
+    """Kafka's ``ProducerPerformance``: 100-byte records, acks=all, idempotence."""
+    if shutil.which("java") is None:
+        raise Skip("java is not installed")
+    count = bench.sizes.java
+    result = subprocess.run(
+        [
+            "java",
+            "-Xmx512m",
+            "-cp",
+            kafka_classpath(),
+            "org.apache.kafka.tools.ProducerPerformance",
+            "--topic",
+            bench.topic,
+            "--num-records",
+            str(count + WARMUP),
+            "--warmup-records",
+            str(WARMUP),
+            "--record-size",
+            str(len(VALUE)),
+            "--throughput",
+            "-1",
+            "--command-property",
+            f"bootstrap.servers={bench.bootstrap}",
+            "acks=all",
+            "enable.idempotence=true",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    found = {bool(steady): float(rate) for _, steady, rate in JAVA_RATE.findall(result.stdout)}
+    if result.returncode != 0 or not found:
+        raise RuntimeError(f"ProducerPerformance failed:\n{result.stdout}\n{result.stderr}")
+    return Sample(found.get(True, found.get(False, 0.0)))
+
+
+# --- command lines --------------------------------------------------------------------------
+
+
+def cli_file(lines: int) -> Path:
+    """A ``KEY<TAB>VALUE`` file, 100 bytes a line, made once per line count."""
+    path = Path(tempfile.gettempdir()) / f"kaffe-bench-{lines}-lines.tsv"
+    if not path.exists():
+        letters = b"abcdefghijklmnopqrstuvwxyz0123456789"
+        generator = random.Random(lines)
+        body = bytearray()
+        for index in range(lines):
+            value = bytes(generator.choices(letters, k=90))
+            body += KEYS[index & 1023] + b"\t" + value + b"\n"
+        partial = path.with_suffix(".part")
+        partial.write_bytes(bytes(body))
+        partial.replace(path)
+    return path
+
+
+def run_tool(argv: Sequence[str], env: dict[str, str] | None = None) -> tuple[float, float, str]:
+    """
+    Run a command; return its wall seconds, peak RSS in MB and output, or raise.
+
+    The peak is the process's own high-water mark (``VmHWM``), read every 10 ms by a
+    watcher thread while it runs. The kernel's ``ru_maxrss`` would not do: a child spawned from this
+    process starts with this process's high-water mark.
+    """
+    peak_kb = 0
+    exited = threading.Event()
+
+    def watch(pid: int) -> None:
+        nonlocal peak_kb
+        status = Path(f"/proc/{pid}/status")
+        while not exited.wait(0.01):
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                for line in status.read_text().splitlines():
+                    if line.startswith("VmHWM:"):
+                        peak_kb = max(peak_kb, int(line.split()[1]))
+                        break
+
+    with tempfile.TemporaryFile() as output:
+        start = time.perf_counter()
+        process = subprocess.Popen(argv, stdout=output, stderr=subprocess.STDOUT, env=env)
+        watcher = threading.Thread(target=watch, args=(process.pid,), daemon=True)
+        watcher.start()
+        process.wait()
+        elapsed = time.perf_counter() - start
+        exited.set()
+        watcher.join()
+        output.seek(0)
+        text = output.read().decode(errors="replace")
+    if process.returncode != 0:
+        raise RuntimeError(f"{argv[0]} exited with {process.returncode}:\n{text[-2000:]}")
+    return elapsed, peak_kb / 1024, text
+
+
+def topic_size(bootstrap: str, topic: str) -> int:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-{uuid.uuid4().hex}"})
+    try:
+        return sum(
+            consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=30)[1]
+            for partition in range(PARTITIONS)
+        )
+    finally:
+        consumer.close()
+
+
+def command_line(
+    bench: Bench, argv: Callable[[str, Path], list[str]], env: dict[str, str]
+) -> Sample:
+    """Warm up, then time one tool over the whole file into a fresh topic; count what arrived."""
+    lines = bench.sizes.cli_lines
+    path, warmup = cli_file(lines), cli_file(WARMUP)
+    topic = create_topic(bench.bootstrap, "bench-cli")
+    try:
+        run_tool(argv(topic, warmup), env)
+        seconds, peak_rss_mb, _ = run_tool(argv(topic, path), env)
+        arrived = topic_size(bench.bootstrap, topic)
+    finally:
+        delete_topic(bench.bootstrap, topic)
+    if arrived != lines + WARMUP:
+        raise RuntimeError(f"{arrived:,} messages in the topic, expected {lines + WARMUP:,}")
+    return Sample(lines / seconds, seconds=seconds, peak_rss_mb=peak_rss_mb)
+
+
+def kaffe_cli(bench: Bench) -> Sample:
+    """``kaffe produce TOPIC --key-separator <TAB> --strategy crc32 --file FILE``."""
+    executable = Path(sys.executable).with_name("kaffe")
+    if not executable.exists():
+        found = shutil.which("kaffe")
+        if found is None:
+            raise Skip("the kaffe command is not installed (pip install -e '.[cli]')")
+        executable = Path(found)
+    env = dict(os.environ, KAFFE_REQUIRED_ACKS="all", KAFFE_IDEMPOTENCE="true")
+    return command_line(
+        bench,
+        lambda topic, path: [
+            str(executable),
+            "produce",
+            topic,
+            "--endpoints",
+            bench.bootstrap,
+            "--key-separator",
+            "\t",
+            "--strategy",
+            STRATEGY,
+            "--file",
+            str(path),
+            "--no-progress",
+        ],
+        env,
+    )
+
+
+def kcat_cli(bench: Bench) -> Sample:
+    """``kcat -P -K <TAB> -l FILE -X enable.idempotence=true -X acks=all``."""
+    executable = shutil.which("kcat")
+    if executable is None:
+        raise Skip("kcat is not installed (Debian: apt-get install kcat); pairing skipped")
+    return command_line(
+        bench,
+        lambda topic, path: [
+            executable,
+            "-P",
+            "-b",
+            bench.bootstrap,
+            "-t",
+            topic,
+            "-K",
+            "\t",
+            "-l",
+            str(path),
+            "-X",
+            "enable.idempotence=true",
+            "-X",
+            "acks=all",
+        ],
+        dict(os.environ),
+    )
+
+
+# --- observers (issue 11) -------------------------------------------------------------------
+
+
+OBSERVER_MODULES = (
+    "kaffe.otel",
+    "kaffe.prometheus",
+    "opentelemetry.sdk.trace",
+    "prometheus_client",
+)
+
+
+def observers_missing() -> str | None:
+    """Why the observers group cannot run here, or ``None`` when it can."""
+    for module in OBSERVER_MODULES:
+        try:
+            if importlib.util.find_spec(module) is None:
+                return f"{module} is not importable"
+        except (ModuleNotFoundError, ValueError):
+            return f"{module} is not importable"
+    return None
+
+
+def make_observers() -> tuple[list[Any], Callable[[], None]]:
+    """Both observers, with fresh providers and registry exporting nowhere, and their shutdown."""
+    otel = importlib.import_module("kaffe.otel")
+    prometheus = importlib.import_module("kaffe.prometheus")
+    sdk_trace = importlib.import_module("opentelemetry.sdk.trace")
+    trace_export = importlib.import_module("opentelemetry.sdk.trace.export")
+    sdk_metrics = importlib.import_module("opentelemetry.sdk.metrics")
+    metrics_export = importlib.import_module("opentelemetry.sdk.metrics.export")
+    prometheus_client = importlib.import_module("prometheus_client")
+
+    success = trace_export.SpanExportResult.SUCCESS
+    null_exporter = type(
+        "NullSpanExporter",
+        (trace_export.SpanExporter,),
+        {"export": lambda self, spans: success, "shutdown": lambda self: None},
+    )
+    tracer_provider = sdk_trace.TracerProvider()
+    tracer_provider.add_span_processor(trace_export.BatchSpanProcessor(null_exporter()))
+    meter_provider = sdk_metrics.MeterProvider(
+        metric_readers=[metrics_export.InMemoryMetricReader()]
+    )
+    observers = [
+        otel.OpenTelemetry(
+            tracer_provider=tracer_provider, meter_provider=meter_provider, propagate=True
+        ),
+        prometheus.Prometheus(registry=prometheus_client.CollectorRegistry()),
+    ]
+
+    def shutdown() -> None:
+        tracer_provider.shutdown()
+        meter_provider.shutdown()
+
+    return observers, shutdown
+
+
+# --- memory ---------------------------------------------------------------------------------
+
+
+MEMORY_PATHS = {
+    "futures": f"produce() futures, {FUTURE_WINDOW:,} in flight, each checked",
+    "batches": f"produce_batch_sync, chunks of {BATCH_CHUNK:,}",
+    "asyncio": f"AsyncProducer.produce_sync, {MEMORY_TASKS:,} tasks",
+    "sync": f"produce_sync, {MEMORY_THREADS} threads",
+}
+
+
+def memory_probe(bootstrap: str, topic: str, path: str, count: int) -> dict[str, float]:
+    """Run in a fresh process: RSS before and after ``count`` messages on one path."""
+    import psutil
+
+    bench = Bench(bootstrap, topic, QUICK)
+    process = psutil.Process()
+    clock = time.perf_counter
+
+    def rss_mb() -> float:
+        gc.collect()
+        return float(process.memory_info().rss) / 2**20
+
+    if path == "asyncio":
+
+        async def run() -> tuple[float, float, float]:
+            with bench.kaffe_options() as options:
+                producer = kaffe.AsyncProducer(**options)
+            async with producer:
+                produce_sync = producer.produce_sync
+                await asyncio.gather(*(produce_sync(topic, k, v) for k, v in pairs(WARMUP)))
+                before = rss_mb()
+                start = clock()
+                await tasks_awaiting(
+                    MEMORY_TASKS, count, lambda key: produce_sync(topic, key, VALUE)
+                )
+                elapsed = clock() - start
+            return before, elapsed, rss_mb()
+
+        before, elapsed, after = asyncio.run(run())
+    else:
+        with kaffe_producer(bench) as producer:
+            before = rss_mb()
+            start = clock()
+            if path == "futures":
+                window: collections.deque[Any] = collections.deque()
+                produce = producer.produce
+                for index in range(count):
+                    window.append(produce(topic, KEYS[index & 1023], VALUE))
+                    if len(window) > FUTURE_WINDOW:
+                        window.popleft().result(WAIT_LIMIT)
+                while window:
+                    window.popleft().result(WAIT_LIMIT)
+            elif path == "batches":
+                for first in range(0, count, BATCH_CHUNK):
+                    producer.produce_batch_sync(topic, pairs(min(BATCH_CHUNK, count - first)))
+            elif path == "sync":
+                produce_sync = producer.produce_sync
+                threaded(count, MEMORY_THREADS, lambda key: produce_sync(topic, key, VALUE))
+            else:
+                raise SystemExit(f"unknown memory path {path!r}")
+            elapsed = clock() - start
+            after = rss_mb()
+    return {
+        "rss_before_mb": before,
+        "rss_after_mb": after,
+        "rss_growth_mb": after - before,
+        "peak_rss_mb": own_peak_rss_mb(),
+        "rate": count / elapsed,
+    }
+
+
+def own_peak_rss_mb() -> float:
+    """
+    This process's high-water RSS since it started its program (``VmHWM``).
+
+    Not ``ru_maxrss``: a process spawned from a larger one starts with that one's mark.
+    """
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def memory_scenario(bench: Bench, path: str) -> dict[str, float]:
+    result = subprocess.run(
+        [
+            sys.executable,
+            __file__,
+            "--memory-probe",
+            path,
+            "--count",
+            str(bench.sizes.memory),
+            "--bootstrap",
+            bench.bootstrap,
+            "--topic",
+            bench.topic,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"memory probe {path} failed:\n{result.stderr[-2000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+# --- the scenarios --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Side:
+    """One row of the table: a client doing one scenario."""
 
     key: str
     label: str
-    rates: list[float] = field(default_factory=list)
-    p50_ms: list[float] = field(default_factory=list)
-    p99_ms: list[float] = field(default_factory=list)
+    run: Callable[[Bench], Sample]
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Sides measured against each other: they take turns going first, round after round."""
+
+    key: str
+    group: str
+    sides: tuple[Side, ...]
+
+
+def comparisons(sizes: Sizes) -> list[Comparison]:
+    """Every comparison of a run, in the order they run within a round."""
+    tasks, threads = sizes.tasks, sizes.threads
+    found = [
+        Comparison(
+            "pipelined",
+            "pipelined",
+            (
+                Side("pipelined.raw-callback", "raw produce() + callback, flush()", raw_callback),
+                Side(
+                    "pipelined.kaffe-futures",
+                    "kaffe produce() futures, all kept and checked",
+                    kaffe_futures,
+                ),
+                Side(
+                    "pipelined.raw-batch",
+                    f"raw produce_batch, callback per message, chunks of {BATCH_CHUNK:,}",
+                    raw_batch,
+                ),
+                Side(
+                    "pipelined.kaffe-batches",
+                    f"kaffe produce_batch_sync, chunks of {BATCH_CHUNK:,}",
+                    kaffe_batches,
+                ),
+                Side("pipelined.aiokafka", "aiokafka send(), futures awaited", aiokafka_send),
+                Side(
+                    "pipelined.kafka-python",
+                    f"kafka-python send(), futures checked ({sizes.pipelined_slow:,} messages)",
+                    kafka_python_send,
+                ),
+                Side(
+                    "pipelined.java",
+                    f"Java ProducerPerformance, keyless ({sizes.java:,} records)",
+                    java_producer,
+                ),
+            ),
+        ),
+        Comparison(
+            "single",
+            "single",
+            (
+                Side("single.raw", "raw produce()+flush() per message", raw_sync),
+                Side(
+                    "single.kaffe",
+                    "kaffe produce_sync",
+                    lambda bench: kaffe_sync(bench, 1, sizes.single),
+                ),
+                Side(
+                    "single.aiokafka",
+                    "aiokafka send_and_wait, 1 task",
+                    lambda bench: aiokafka_tasks(bench, 1, sizes.single),
+                ),
+                Side(
+                    "single.kafka-python",
+                    "kafka-python send().get()",
+                    lambda bench: kafka_python_get(bench, 1, sizes.single),
+                ),
+            ),
+        ),
+    ]
+    for level in TASK_LEVELS:
+        found.append(
+            Comparison(
+                f"asyncio.{level}",
+                "asyncio",
+                (
+                    Side(
+                        f"asyncio.{level}.kaffe",
+                        f"kaffe AsyncProducer.produce_sync, {level:,} task(s)",
+                        partial(kaffe_async, tasks=level, count=tasks[level]),
+                    ),
+                    Side(
+                        f"asyncio.{level}.aiokafka",
+                        f"aiokafka send_and_wait, {level:,} task(s)",
+                        partial(aiokafka_tasks, tasks=level, count=tasks[level]),
+                    ),
+                ),
+            )
+        )
+    for level in KAFFE_THREAD_LEVELS:
+        sides = [
+            Side(
+                f"threads.{level}.kaffe",
+                f"kaffe produce_sync, {level} thread(s)",
+                partial(kaffe_sync, threads=level, count=threads[level]),
+            )
+        ]
+        if level in PEER_THREAD_LEVELS:
+            sides.append(
+                Side(
+                    f"threads.{level}.kafka-python",
+                    f"kafka-python send().get(), {level} threads",
+                    partial(kafka_python_get, threads=level, count=threads[level]),
+                )
+            )
+        found.append(Comparison(f"threads.{level}", "threads", tuple(sides)))
+    found.append(
+        Comparison(
+            "cli",
+            "cli",
+            (
+                Side("cli.kaffe", f"kaffe produce, {sizes.cli_lines:,} lines", kaffe_cli),
+                Side("cli.kcat", f"kcat -P, {sizes.cli_lines:,} lines", kcat_cli),
+            ),
+        )
+    )
+    observed: list[tuple[str, str, Callable[..., Sample]]] = [
+        ("futures", "kaffe produce() futures", kaffe_futures),
+        ("batches", "kaffe produce_batch_sync", kaffe_batches),
+        (
+            "sync",
+            "kaffe produce_sync, 1 thread",
+            partial(kaffe_sync, threads=1, count=sizes.single),
+        ),
+        (
+            "async",
+            f"kaffe AsyncProducer.produce_sync, {OBSERVER_TASKS} tasks",
+            partial(kaffe_async, tasks=OBSERVER_TASKS, count=tasks[OBSERVER_TASKS]),
+        ),
+    ]
+    for name, label, run in observed:
+        found.append(
+            Comparison(
+                f"observers.{name}",
+                "observers",
+                (
+                    Side(
+                        f"observers.{name}.off",
+                        f"{label}, observers off",
+                        partial(run, observers=False),
+                    ),
+                    Side(
+                        f"observers.{name}.on",
+                        f"{label}, OpenTelemetry + Prometheus",
+                        partial(run, observers=True),
+                    ),
+                ),
+            )
+        )
+    return found
+
+
+GROUPS = ("pipelined", "single", "asyncio", "threads", "cli", "memory", "observers")
+
+
+def select(
+    every: Sequence[Comparison], only: Sequence[str] | None, observers: bool
+) -> tuple[list[Comparison], list[str]]:
+    """The comparisons (with only the chosen sides) and the memory paths to probe."""
+    if not only:
+        chosen = [c for c in every if c.group != "observers" or observers]
+        return chosen, list(MEMORY_PATHS)
+    names = set(only)
+    memory = [f"memory.{path}" for path in MEMORY_PATHS]
+    known = {*GROUPS, *memory} | {c.key for c in every} | {s.key for c in every for s in c.sides}
+    unknown = sorted(names - known)
+    if unknown:
+        raise SystemExit(f"--only: unknown scenario(s) {', '.join(unknown)}; see --list")
+    chosen = []
+    for comparison in every:
+        if comparison.group in names or comparison.key in names:
+            chosen.append(comparison)
+            continue
+        sides = tuple(side for side in comparison.sides if side.key in names)
+        if sides:
+            chosen.append(Comparison(comparison.key, comparison.group, sides))
+    paths = [path for path in MEMORY_PATHS if "memory" in names or f"memory.{path}" in names]
+    return chosen, paths
+
+
+# --- targets --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Target:
+    """One of issue 10's (or 11's) targets: a ratio of two rows' medians, or a limit."""
+
+    label: str
+    numerator: str
+    denominator: str = ""
+    minimum: float | None = None
+    maximum: float | None = None
+    #: "rate": msg/s; "p50": median latency; "memory": RSS growth in MB.
+    measure: str = "rate"
+
+
+def targets() -> list[Target]:
+    found = [
+        Target(
+            "1. batches / raw produce()+callback",
+            "pipelined.kaffe-batches",
+            "pipelined.raw-callback",
+            minimum=1.0,
+        ),
+        Target(
+            "1. batches / Java ProducerPerformance",
+            "pipelined.kaffe-batches",
+            "pipelined.java",
+            minimum=1.0,
+        ),
+        Target(
+            "2. produce() futures / raw produce()+callback",
+            "pipelined.kaffe-futures",
+            "pipelined.raw-callback",
+            minimum=0.6,
+        ),
+    ]
+    found += [
+        Target(
+            f"3. async produce_sync / aiokafka send_and_wait, {level:,} task(s)",
+            f"asyncio.{level}.kaffe",
+            f"asyncio.{level}.aiokafka",
+            minimum=1.5,
+        )
+        for level in TASK_LEVELS
+    ]
+    found += [
+        Target(
+            "3. single awaited message p50: kaffe / aiokafka",
+            "asyncio.1.kaffe",
+            "asyncio.1.aiokafka",
+            maximum=1.0,
+            measure="p50",
+        ),
+        Target(
+            "4. produce_sync 8 threads / kaffe 1 thread",
+            "threads.8.kaffe",
+            "threads.1.kaffe",
+            minimum=3.0,
+        ),
+    ]
+    found += [
+        Target(
+            f"4. produce_sync {level} threads / kafka-python, {level} threads",
+            f"threads.{level}.kaffe",
+            f"threads.{level}.kafka-python",
+            minimum=3.0,
+        )
+        for level in PEER_THREAD_LEVELS
+    ]
+    found += [
+        Target(
+            "5. produce_sync 1 thread / raw produce()+flush()",
+            "single.kaffe",
+            "single.raw",
+            minimum=1.0,
+        ),
+        Target("6. kaffe produce / kcat (kcat's time / kaffe's)", "cli.kaffe", "cli.kcat", 0.5),
+    ]
+    found += [
+        Target(
+            f"7. RSS growth after {{memory}} messages, {path}",
+            f"memory.{path}",
+            maximum=RSS_LIMIT_MB,
+            measure="memory",
+        )
+        for path in MEMORY_PATHS
+    ]
+    found += [
+        Target(
+            f"issue 11: observers on / off, {name}",
+            f"observers.{name}.on",
+            f"observers.{name}.off",
+            minimum=0.5,
+        )
+        for name in ("futures", "batches", "sync", "async")
+    ]
+    return found
+
+
+# --- the run --------------------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    """What one side measured over the rounds."""
+
+    key: str
+    group: str
+    label: str
+    samples: list[Sample] = field(default_factory=list)
     note: str = ""
 
     @property
-    def rate(self) -> float:
-        return statistics.median(self.rates) if self.rates else float("nan")
+    def rate(self) -> float | None:
+        return statistics.median(s.rate for s in self.samples) if self.samples else None
 
+    def median_of(self, pick: Callable[[Sample], float | None]) -> float | None:
+        values = [value for value in map(pick, self.samples) if value is not None]
+        return statistics.median(values) if values else None
 
-# --- broker and topic -----------------------------------------------------------------------
+    @property
+    def p50_ms(self) -> float | None:
+        return self.median_of(lambda s: percentiles_ms(s.latencies)[0] if s.latencies else None)
+
+    @property
+    def p99_ms(self) -> float | None:
+        return self.median_of(lambda s: percentiles_ms(s.latencies)[1] if s.latencies else None)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "label": self.label,
+            "group": self.group,
+            "median": self.rate,
+            "rates": [s.rate for s in self.samples],
+            "p50_ms": [percentiles_ms(s.latencies)[0] for s in self.samples if s.latencies],
+            "p99_ms": [percentiles_ms(s.latencies)[1] for s in self.samples if s.latencies],
+            "seconds": [s.seconds for s in self.samples if s.seconds is not None],
+            "peak_rss_mb": [s.peak_rss_mb for s in self.samples if s.peak_rss_mb is not None],
+            "note": self.note,
+        }
 
 
 def script(*args: str, timeout: float = 600) -> str:
@@ -126,6 +1337,15 @@ def script(*args: str, timeout: float = 600) -> str:
     return result.stdout
 
 
+_classpath: list[str] = []
+
+
+def kafka_classpath() -> str:
+    if not _classpath:
+        _classpath.append(script("classpath").strip().splitlines()[-1])
+    return _classpath[0]
+
+
 def ensure_broker() -> str:
     """Reuse the running broker, or start one; return its PLAINTEXT address."""
     status = subprocess.run(
@@ -136,10 +1356,10 @@ def ensure_broker() -> str:
     return script("bootstrap", "--listener", "plaintext").strip().splitlines()[-1]
 
 
-def create_topic(bootstrap: str) -> str:
+def create_topic(bootstrap: str, prefix: str = "bench-produce") -> str:
     """Create a fresh 8-partition topic and wait until every partition has a leader."""
     admin = AdminClient({"bootstrap.servers": bootstrap})
-    name = f"bench-produce-{uuid.uuid4().hex[:10]}"
+    name = f"{prefix}-{uuid.uuid4().hex[:10]}"
     admin.create_topics([NewTopic(name, PARTITIONS, 1)])[name].result(timeout=60)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -160,425 +1380,165 @@ def delete_topic(bootstrap: str, topic: str) -> None:
     admin.delete_topics([topic])[topic].result(timeout=60)
 
 
-# --- the two clients ------------------------------------------------------------------------
-
-
-def kaffe_options(bootstrap: str, topic: str) -> dict[str, Any]:
-    return {"endpoints": bootstrap, "topics": [topic], "partition_strategy": STRATEGY}
-
-
-def raw_config(bootstrap: str, topic: str) -> dict[str, Any]:
-    """Exactly the librdkafka settings kaffe uses by default."""
-    return kaffe.ProducerConfig(**kaffe_options(bootstrap, topic)).librdkafka_properties()
-
-
-def raw_producer(bootstrap: str, topic: str) -> confluent_kafka.Producer:
-    producer = confluent_kafka.Producer(raw_config(bootstrap, topic))
-    producer.list_topics(topic, timeout=30)
-    producer.produce(topic, VALUE, KEYS[0])  # warm up the connection
-    producer.flush(30)
-    return producer
-
-
-def kaffe_producer(bootstrap: str, topic: str) -> kaffe.Producer:
-    producer = kaffe.Producer(**kaffe_options(bootstrap, topic))
-    producer.produce_sync(topic, KEYS[0], VALUE)  # warm up the connection
-    return producer
-
-
-def messages(count: int) -> list[tuple[bytes, bytes]]:
-    return [(KEYS[index & 1023], VALUE) for index in range(count)]
-
-
-# --- scenarios ------------------------------------------------------------------------------
-
-
-def raw_throughput(bootstrap: str, topic: str, count: int, *, callbacks: bool) -> float:
-    """Scenario 1: raw produce() (with or without a callback per message), then flush()."""
-    producer = raw_producer(bootstrap, topic)
-    data = messages(count)
-    failed = 0
-
-    def on_delivery(error: Any, message: Any) -> None:
-        nonlocal failed
-        if error is not None:
-            failed += 1
-
-    produce, poll = producer.produce, producer.poll
-    gc.collect()
-    start = time.perf_counter()
-    for index, (key, value) in enumerate(data):
-        while True:
-            try:
-                if callbacks:
-                    produce(topic, value, key, on_delivery=on_delivery)
-                else:
-                    produce(topic, value, key)
-                break
-            except BufferError:
-                poll(0.1)
-        if not index % 1000:
-            poll(0)
-    left = producer.flush(60)
-    elapsed = time.perf_counter() - start
-    assert left == 0, left
-    assert failed == 0, failed
-    return count / elapsed
-
-
-def kaffe_futures(bootstrap: str, topic: str, count: int) -> float:
-    """Scenario 2: kaffe produce(), a future per message, each checked after flush()."""
-    data = messages(count)
-    with kaffe_producer(bootstrap, topic) as producer:
-        produce = producer.produce
-        gc.collect()
-        start = time.perf_counter()
-        futures = [produce(topic, key, value) for key, value in data]
-        producer.flush(60)
-        failed = sum(future.exception(0) is not None for future in futures)
-        elapsed = time.perf_counter() - start
-    assert failed == 0, failed
-    return count / elapsed
-
-
-def kaffe_batches(bootstrap: str, topic: str, count: int) -> float:
-    """Scenario 3: kaffe produce_batch_sync in chunks of 10,000."""
-    data = messages(count)
-    chunks = [data[start : start + BATCH_CHUNK] for start in range(0, count, BATCH_CHUNK)]
-    with kaffe_producer(bootstrap, topic) as producer:
-        gc.collect()
-        start = time.perf_counter()
-        for chunk in chunks:
-            producer.produce_batch_sync(topic, chunk)
-        elapsed = time.perf_counter() - start
-    return count / elapsed
-
-
-def percentiles(latencies: list[float]) -> tuple[float, float]:
-    ordered = sorted(latencies)
-    return (
-        ordered[len(ordered) // 2] * 1000,
-        ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000,
-    )
-
-
-def raw_sync(bootstrap: str, topic: str, count: int) -> tuple[float, float, float]:
-    """Scenario 4, raw: produce() then flush() for every message, one thread."""
-    producer = raw_producer(bootstrap, topic)
-    latencies = []
-    clock = time.perf_counter
-    start = clock()
-    for index in range(count):
-        began = clock()
-        producer.produce(topic, VALUE, KEYS[index & 1023])
-        producer.flush(30)
-        latencies.append(clock() - began)
-    elapsed = clock() - start
-    return (count / elapsed, *percentiles(latencies))
-
-
-def kaffe_sync(bootstrap: str, topic: str, count: int) -> tuple[float, float, float]:
-    """Scenario 4, kaffe: produce_sync for every message, one thread."""
-    latencies = []
-    clock = time.perf_counter
-    with kaffe_producer(bootstrap, topic) as producer:
-        start = clock()
-        for index in range(count):
-            began = clock()
-            producer.produce_sync(topic, KEYS[index & 1023], VALUE)
-            latencies.append(clock() - began)
-        elapsed = clock() - start
-    return (count / elapsed, *percentiles(latencies))
-
-
-def kaffe_threads(bootstrap: str, topic: str, per_thread: int) -> float:
-    """Scenario 5: kaffe produce_sync from 64 threads."""
-    with kaffe_producer(bootstrap, topic) as producer:
-        barrier = threading.Barrier(THREADS + 1)
-        errors: list[BaseException] = []
-
-        def work(offset: int) -> None:
-            barrier.wait()
-            try:
-                for index in range(per_thread):
-                    producer.produce_sync(topic, KEYS[(offset + index) & 1023], VALUE)
-            except BaseException as error:
-                errors.append(error)
-
-        threads = [threading.Thread(target=work, args=(n,)) for n in range(THREADS)]
-        for thread in threads:
-            thread.start()
-        barrier.wait()
-        start = time.perf_counter()
-        for thread in threads:
-            thread.join()
-        elapsed = time.perf_counter() - start
-    assert not errors, errors[:3]
-    return THREADS * per_thread / elapsed
-
-
-def kaffe_tasks(bootstrap: str, topic: str, per_task: int) -> float:
-    """Scenario 6: kaffe AsyncProducer.produce_sync from 1,000 tasks."""
-
-    async def run() -> float:
-        async with kaffe.AsyncProducer(**kaffe_options(bootstrap, topic)) as producer:
-            await producer.produce_sync(topic, KEYS[0], VALUE)
-
-            async def work(offset: int) -> None:
-                for index in range(per_task):
-                    await producer.produce_sync(topic, KEYS[(offset + index) & 1023], VALUE)
-
-            start = time.perf_counter()
-            await asyncio.gather(*(work(n) for n in range(TASKS)))
-            return TASKS * per_task / (time.perf_counter() - start)
-
-    return asyncio.run(run())
-
-
-def aio_tasks(bootstrap: str, topic: str, per_task: int) -> float:
-    """Scenario 6 with confluent_kafka.aio.AIOProducer (it has no header support)."""
-    from confluent_kafka.aio import AIOProducer
-
-    async def run() -> float:
-        producer = AIOProducer(raw_config(bootstrap, topic))
-        try:
-            await (await producer.produce(topic, value=VALUE, key=KEYS[0]))
-
-            async def work(offset: int) -> None:
-                for index in range(per_task):
-                    delivered = await producer.produce(
-                        topic, value=VALUE, key=KEYS[(offset + index) & 1023]
-                    )
-                    await delivered
-
-            start = time.perf_counter()
-            await asyncio.wait_for(asyncio.gather(*(work(n) for n in range(TASKS))), 300)
-            return TASKS * per_task / (time.perf_counter() - start)
-        finally:
-            await producer.close()
-
-    return asyncio.run(run())
-
-
-def lone_async_latency(bootstrap: str, topic: str, count: int) -> dict[str, float]:
-    """p50 of one awaited message at a time: kaffe AsyncProducer vs AIOProducer."""
-    from confluent_kafka.aio import AIOProducer
-
-    async def run() -> dict[str, float]:
-        clock = time.perf_counter
-        result = {}
-        async with kaffe.AsyncProducer(**kaffe_options(bootstrap, topic)) as producer:
-            await producer.produce_sync(topic, KEYS[0], VALUE)
-            latencies = []
-            for index in range(count):
-                began = clock()
-                await producer.produce_sync(topic, KEYS[index & 1023], VALUE)
-                latencies.append(clock() - began)
-            result["kaffe_p50_ms"] = percentiles(latencies)[0]
-        aio = AIOProducer(raw_config(bootstrap, topic))
-        try:
-            await (await aio.produce(topic, value=VALUE, key=KEYS[0]))
-            latencies = []
-            for index in range(min(count, 5)):  # each waits for its buffer timeout
-                began = clock()
-                await (await aio.produce(topic, value=VALUE, key=KEYS[index & 1023]))
-                latencies.append(clock() - began)
-            result["aio_p50_ms"] = percentiles(latencies)[0]
-        finally:
-            await aio.close()
-        return result
-
-    return asyncio.run(run())
-
-
-JAVA_RATE = re.compile(r"(\d+) records sent, ([\d.]+) records/sec")
-
-
-def java_producer(bootstrap: str, topic: str, count: int) -> float:
-    """Scenario 7: Kafka's ProducerPerformance, 100-byte records, acks=all."""
-    classpath = script("classpath").strip().splitlines()[-1]
-    result = subprocess.run(
-        [
-            "java",
-            "-Xmx512m",
-            "-cp",
-            classpath,
-            "org.apache.kafka.tools.ProducerPerformance",
-            "--topic",
-            topic,
-            "--num-records",
-            str(count),
-            "--record-size",
-            "100",
-            "--throughput",
-            "-1",
-            "--producer-props",
-            f"bootstrap.servers={bootstrap}",
-            "acks=all",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    found = JAVA_RATE.findall(result.stdout)
-    if result.returncode != 0 or not found:
-        raise RuntimeError(f"ProducerPerformance failed:\n{result.stdout}\n{result.stderr}")
-    return float(found[-1][1])
-
-
-def rss_probe(bootstrap: str, topic: str, count: int) -> dict[str, float]:
-    """Scenario 8, run in a fresh process: RSS before and after ``count`` produce() calls."""
-    import psutil
-
-    process = psutil.Process()
-    with kaffe_producer(bootstrap, topic) as producer:
-        gc.collect()
-        before = process.memory_info().rss
-        produce = producer.produce
-        start = time.perf_counter()
-        for index in range(count):
-            produce(topic, KEYS[index & 1023], VALUE)
-        producer.flush(120)
-        elapsed = time.perf_counter() - start
-        gc.collect()
-        after = process.memory_info().rss
-    return {
-        "rss_before_mb": before / 2**20,
-        "rss_after_mb": after / 2**20,
-        "rss_growth_mb": (after - before) / 2**20,
-        "rate": count / elapsed,
-    }
-
-
-def rss_scenario(bootstrap: str, topic: str, count: int) -> dict[str, float]:
-    result = subprocess.run(
-        [sys.executable, __file__, "--rss-probe", str(count), "--bootstrap", bootstrap, topic],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=True,
-    )
-    return json.loads(result.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
-
-
-# --- the run --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Target:
-    """A ratio the issue asks for: ``numerator / denominator >= minimum``."""
-
-    label: str
-    numerator: str
-    denominator: str
-    minimum: float
-
-
-TARGETS = (
-    Target("2. kaffe produce() futures / 1. raw", "s2", "s1", 0.5),
-    Target("3. kaffe batches / 1. raw", "s3", "s1", 0.7),
-    Target("4. kaffe produce_sync / raw produce()+flush()", "s4_kaffe", "s4_raw", 0.9),
-    Target("5. kaffe 64 threads / 1. raw", "s5", "s1", 0.25),
-    Target("6. kaffe 1,000 tasks / 1. raw", "s6", "s1", 0.25),
-    Target("3. kaffe batches / 7. Java producer", "s3", "s7", 0.5),
-)
-
-
-def run(bootstrap: str, sizes: Sizes, rounds: int, say: Callable[[str], None]) -> dict[str, Any]:
-    topic = create_topic(bootstrap)
+def run(
+    bench: Bench,
+    chosen: Sequence[Comparison],
+    memory_paths: Sequence[str],
+    rounds: int,
+    observers_note: str | None,
+    say: Callable[[str], None],
+) -> dict[str, Any]:
     rows = {
-        "s1": Scenario("s1", "1. raw produce() + callback, flush()"),
-        "s1_bare": Scenario("s1_bare", "1. raw produce(), no callback (bare)"),
-        "s2": Scenario("s2", "2. kaffe produce() futures"),
-        "s3": Scenario("s3", f"3. kaffe produce_batch_sync, chunks of {BATCH_CHUNK:,}"),
-        "s4_raw": Scenario("s4_raw", "4. raw produce()+flush() per message"),
-        "s4_kaffe": Scenario("s4_kaffe", "4. kaffe produce_sync, 1 thread"),
-        "s5": Scenario("s5", f"5. kaffe produce_sync, {THREADS} threads"),
-        "s6": Scenario("s6", f"6. kaffe AsyncProducer.produce_sync, {TASKS:,} tasks"),
-        "s6_aio": Scenario("s6_aio", f"6. confluent AIOProducer, {TASKS:,} tasks"),
-        "s7": Scenario("s7", "7. Java ProducerPerformance, acks=all"),
+        side.key: Row(side.key, comparison.group, side.label)
+        for comparison in chosen
+        for side in comparison.sides
     }
-    n = sizes.throughput
-    steps: list[tuple[str, Callable[[], Any]]] = [
-        ("s1", lambda: raw_throughput(bootstrap, topic, n, callbacks=True)),
-        ("s2", lambda: kaffe_futures(bootstrap, topic, n)),
-        ("s1_bare", lambda: raw_throughput(bootstrap, topic, n, callbacks=False)),
-        ("s3", lambda: kaffe_batches(bootstrap, topic, n)),
-        ("s4_raw", lambda: raw_sync(bootstrap, topic, sizes.single)),
-        ("s4_kaffe", lambda: kaffe_sync(bootstrap, topic, sizes.single)),
-        ("s5", lambda: kaffe_threads(bootstrap, topic, sizes.per_thread)),
-        ("s6", lambda: kaffe_tasks(bootstrap, topic, sizes.per_task)),
-        ("s6_aio", lambda: aio_tasks(bootstrap, topic, sizes.per_task)),
-        ("s7", lambda: java_producer(bootstrap, topic, sizes.java)),
-    ]
+    skipped: set[str] = set()
+    for row in rows.values():
+        if row.group == "observers" and observers_note:
+            row.note = f"skipped: {observers_note}"
+            skipped.add(row.key)
     for round_number in range(rounds):
-        # Alternate who goes first, so neither side always runs on a warmer broker.
-        ordered = steps if round_number % 2 == 0 else _swap_pairs(steps)
-        for key, step in ordered:
-            try:
-                outcome = step()
-            except Exception as error:  # a failing scenario is reported, not fatal
-                rows[key].note = f"failed: {type(error).__name__}: {error}"[:200]
-                say(f"round {round_number + 1}: {key} failed: {error}")
-                continue
-            if isinstance(outcome, tuple):
-                rate, p50, p99 = outcome
-                rows[key].p50_ms.append(p50)
-                rows[key].p99_ms.append(p99)
-            else:
-                rate = outcome
-            rows[key].rates.append(rate)
-            say(f"round {round_number + 1}: {rows[key].label}: {rate:,.0f} msg/s")
-    say("memory: RSS before and after produce() in a fresh process")
-    memory = rss_scenario(bootstrap, topic, sizes.rss)
-    say("asyncio: latency of one awaited message at a time")
-    lone = lone_async_latency(bootstrap, topic, 20)
-    delete_topic(bootstrap, topic)
-    ratios = []
-    for target in TARGETS:
-        value = rows[target.numerator].rate / rows[target.denominator].rate
-        ratios.append(
-            {
-                "target": target.label,
-                "ratio": value,
-                "minimum": target.minimum,
-                "met": value >= target.minimum,
-            }
-        )
-    ratios.append(
-        {
-            "target": "8. RSS growth after produce() (MB)",
-            "ratio": memory["rss_growth_mb"],
-            "minimum": 50.0,
-            "met": memory["rss_growth_mb"] <= 50.0,
+        for comparison in chosen:
+            turn = round_number % len(comparison.sides)
+            for side in comparison.sides[turn:] + comparison.sides[:turn]:
+                row = rows[side.key]
+                if side.key in skipped:
+                    continue
+                began = time.monotonic()
+                try:
+                    sample = side.run(bench)
+                except Skip as reason:
+                    row.note = f"skipped: {reason}"
+                    skipped.add(side.key)
+                    say(f"{side.key}: skipped: {reason}")
+                    continue
+                except Exception as error:  # a failing side is reported, not fatal
+                    row.note = f"failed: {type(error).__name__}: {error}"[:300]
+                    say(f"round {round_number + 1}: {side.key} failed: {error!r}"[:600])
+                    continue
+                row.samples.append(sample)
+                latency = ""
+                if sample.latencies:
+                    p50, p99 = percentiles_ms(sample.latencies)
+                    latency = f" (p50 {p50:.2f} ms, p99 {p99:.2f} ms)"
+                say(
+                    f"round {round_number + 1}: {side.key}: {sample.rate:,.0f} msg/s{latency}"
+                    f" [{time.monotonic() - began:.1f} s]"
+                )
+    memory: dict[str, Any] = {}
+    for path in memory_paths:
+        say(f"memory: {bench.sizes.memory:,} messages, {MEMORY_PATHS[path]}, fresh process")
+        try:
+            memory[path] = memory_scenario(bench, path)
+        except Exception as error:
+            memory[path] = {"note": f"failed: {error}"[:600]}
+        say(f"memory: {path}: {memory[path]}")
+    return {"rows": rows, "memory": memory}
+
+
+def evaluate(rows: dict[str, Row], memory: dict[str, Any], sizes: Sizes) -> list[dict[str, Any]]:
+    """Every target with its measured value, or why it was not measured."""
+    found = []
+    for target in targets():
+        label = target.label.replace("{memory}", f"{sizes.memory:,}")
+        entry: dict[str, Any] = {
+            "target": label,
+            "minimum": target.minimum,
+            "maximum": target.maximum,
+            "measure": target.measure,
         }
-    )
-    return {
-        "scenarios": {
-            key: {
-                "label": row.label,
-                "rates": row.rates,
-                "median": row.rate,
-                "p50_ms": row.p50_ms,
-                "p99_ms": row.p99_ms,
-                "note": row.note,
-            }
-            for key, row in rows.items()
-        },
-        "memory": memory,
-        "lone_async_latency": lone,
-        "targets": ratios,
+        value: float | None = None
+        if target.measure == "memory":
+            path = target.numerator.split(".", 1)[1]
+            if path not in memory:
+                continue
+            value = memory[path].get("rss_growth_mb")
+            entry["detail"] = memory[path].get("note", "")
+        else:
+            top, bottom = rows.get(target.numerator), rows.get(target.denominator)
+            if top is None or bottom is None:
+                continue
+            if target.measure == "p50":
+                a, b = top.p50_ms, bottom.p50_ms
+                entry["detail"] = f"{_ms(a)} vs {_ms(b)}"
+            else:
+                a, b = top.rate, bottom.rate
+            value = a / b if a is not None and b else None
+            if value is None:
+                entry["detail"] = top.note or bottom.note or "not measured"
+        entry["value"] = value
+        if value is None:
+            entry["verdict"] = "n/a"
+        elif target.minimum is not None:
+            entry["verdict"] = "PASS" if value >= target.minimum else "MISS"
+        else:
+            assert target.maximum is not None
+            entry["verdict"] = "PASS" if value <= target.maximum else "MISS"
+        found.append(entry)
+    return found
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f} ms"
+
+
+# --- reporting ------------------------------------------------------------------------------
+
+
+def _first(version: object) -> object:
+    """confluent-kafka's ``version()`` and ``libversion()``: a string, or (string, number)."""
+    return version[0] if isinstance(version, tuple) else version
+
+
+def source_revision() -> str:
+    """The last commit that changed kaffe's source, marked when it has local changes."""
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(REPO), "log", "-1", "--format=%h", "--", "src"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        changes = subprocess.run(
+            ["git", "-C", str(REPO), "status", "--porcelain", "--", "src"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "no git checkout"
+    return f"{commit} with local changes" if changes else commit
+
+
+def versions() -> dict[str, str]:
+    found = {
+        "python": platform.python_version(),
+        "kaffe": f"{kaffe.__version__} (src/ at {source_revision()})",
+        "confluent-kafka": str(_first(confluent_kafka.version())),
+        "librdkafka": str(_first(confluent_kafka.libversion())),
     }
-
-
-def _swap_pairs(
-    steps: Sequence[tuple[str, Callable[[], Any]]],
-) -> list[tuple[str, Callable[[], Any]]]:
-    swapped = list(steps)
-    for index in range(0, len(swapped) - 1, 2):
-        swapped[index], swapped[index + 1] = swapped[index + 1], swapped[index]
-    return swapped
+    for name in ("aiokafka", "kafka-python", "opentelemetry-sdk", "prometheus-client"):
+        try:
+            found[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            found[name] = "not installed"
+    with contextlib.suppress(SystemExit, OSError, subprocess.SubprocessError):
+        jar = re.search(r"kafka-clients-([^/:]+)\.jar", kafka_classpath())
+        found["kafka"] = jar.group(1) if jar else "unknown"
+    if shutil.which("java"):
+        java = subprocess.run(["java", "-version"], capture_output=True, text=True, check=False)
+        found["java"] = (java.stderr.strip().splitlines() or ["unknown"])[0]
+    else:
+        found["java"] = "not installed"
+    kcat = shutil.which("kcat")
+    if kcat:
+        text = subprocess.run([kcat, "-V"], capture_output=True, text=True, check=False).stdout
+        match = re.search(r"Version (\S+).*?(librdkafka \S+)", text)
+        found["kcat"] = f"{match.group(1)} ({match.group(2)})" if match else "unknown"
+    else:
+        found["kcat"] = "not installed"
+    return found
 
 
 def machine() -> dict[str, Any]:
@@ -588,113 +1548,240 @@ def machine() -> dict[str, Any]:
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
                 break
+    memory_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),
-        "python": platform.python_version(),
-        "confluent_kafka": confluent_kafka.version(),
-        "librdkafka": confluent_kafka.libversion()[0],
-        "kaffe": kaffe.__version__,
+        "memory_gb": round(memory_gb, 1),
         "system": f"{platform.system()} {platform.release()}",
+        "load_average": os.getloadavg(),
     }
 
 
-def show(report: dict[str, Any]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console()
-    table = Table(title=f"kaffe produce benchmark ({report['when']})")
-    table.add_column("scenario")
-    table.add_column("msg/s (median)", justify="right")
-    table.add_column("each round", justify="right")
-    table.add_column("p50 / p99 ms", justify="right")
-    for row in report["scenarios"].values():
-        latency = ""
-        if row["p50_ms"]:
-            latency = (
-                f"{statistics.median(row['p50_ms']):.2f} / {statistics.median(row['p99_ms']):.2f}"
+def table(headers: Sequence[str], body: Sequence[Sequence[str]], right: Sequence[bool]) -> str:
+    widths = [max(len(row[i]) for row in [headers, *body]) for i in range(len(headers))]
+    lines = []
+    for number, row in enumerate([headers, *body]):
+        cells = [
+            cell.rjust(width) if align else cell.ljust(width)
+            for cell, width, align in zip(row, widths, right, strict=True)
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+        if number == 0:
+            lines.append(
+                "|"
+                + "|".join(
+                    "-" * (w + 1) + ":" if align else "-" * (w + 2)
+                    for w, align in zip(widths, right, strict=True)
+                )
+                + "|"
             )
-        rounds = ", ".join(f"{rate:,.0f}" for rate in row["rates"]) or row["note"]
-        median = f"{row['median']:,.0f}" if row["rates"] else "-"
-        table.add_row(row["label"], median, rounds, latency)
-    console.print(table)
-    targets = Table(title="targets (ratios from this run)")
-    targets.add_column("ratio")
-    targets.add_column("measured", justify="right")
-    targets.add_column("target", justify="right")
-    targets.add_column("met")
-    for target in report["targets"]:
-        is_memory = target["target"].startswith("8.")
-        targets.add_row(
-            target["target"],
-            f"{target['ratio']:.1f}" if is_memory else f"{target['ratio']:.2f}x",
-            f"<= {target['minimum']:.0f}" if is_memory else f">= {target['minimum']:.2f}x",
-            "yes" if target["met"] else "NO",
+    return "\n".join(lines)
+
+
+def show(report: dict[str, Any], rows: dict[str, Row]) -> None:
+    head = report["versions"]
+    box = report["machine"]
+    print(f"kaffe produce benchmark, {report['when']}, {report['command']}")
+    print(
+        f"machine: {box['cpu']}, {box['cores']} cores, {box['memory_gb']} GB, {box['system']}; "
+        f"load average at start {_loads(box['load_average'])}"
+    )
+    print(
+        f"python {head['python']}, kaffe {head['kaffe']}, confluent-kafka "
+        f"{head['confluent-kafka']} (librdkafka {head['librdkafka']}), aiokafka "
+        f"{head['aiokafka']}, kafka-python {head['kafka-python']}, Kafka "
+        f"{head.get('kafka', 'unknown')}, Java {head['java']}, kcat {head['kcat']}"
+    )
+    print(
+        f"broker {report['bootstrap']}, topic of {PARTITIONS} partitions, {len(VALUE)}-byte "
+        f"keyed values, acks=all + idempotence everywhere, warm-up {WARMUP:,} messages, "
+        f"{report['rounds']} round(s), median shown"
+    )
+    body = []
+    for row in rows.values():
+        rate = row.rate
+        latency = ""
+        if row.p50_ms is not None:
+            latency = f"{row.p50_ms:.2f} / {row.p99_ms:.2f}"
+        extra = ""
+        seconds = row.median_of(lambda s: s.seconds)
+        if seconds is not None:
+            rss = row.median_of(lambda s: s.peak_rss_mb)
+            extra = f"{seconds:.2f} s, peak RSS {rss:.0f} MB"
+        rounds = ", ".join(f"{s.rate:,.0f}" for s in row.samples)
+        if row.note:
+            rounds = f"{rounds}; {row.note}" if rounds else row.note
+        body.append(
+            [
+                row.key,
+                row.label,
+                "-" if rate is None else f"{rate:,.0f}",
+                rounds,
+                latency,
+                extra,
+            ]
         )
-    console.print(targets)
-    memory = report["memory"]
-    lone = report["lone_async_latency"]
-    console.print(
-        f"memory: RSS {memory['rss_before_mb']:.0f} MB -> {memory['rss_after_mb']:.0f} MB "
-        f"after {report['sizes']['rss']:,} produce() calls ({memory['rate']:,.0f} msg/s)"
-    )
-    console.print(
-        f"one awaited message at a time, p50: kaffe AsyncProducer {lone['kaffe_p50_ms']:.2f} ms, "
-        f"confluent AIOProducer {lone['aio_p50_ms']:.0f} ms"
-    )
-    console.print(f"machine: {report['machine']}")
+    if body:
+        print()
+        print(
+            table(
+                ["scenario", "what", "msg/s", "each round", "p50 / p99 ms", "wall, RSS"],
+                body,
+                [False, False, True, True, True, True],
+            )
+        )
+    if report["memory"]:
+        print()
+        memory_body = []
+        for path, result in report["memory"].items():
+            if "rss_growth_mb" in result:
+                memory_body.append(
+                    [
+                        path,
+                        MEMORY_PATHS[path],
+                        f"{result['rss_before_mb']:.0f} -> {result['rss_after_mb']:.0f}",
+                        f"{result['rss_growth_mb']:+.1f}",
+                        f"{result['peak_rss_mb']:.0f}",
+                        f"{result['rate']:,.0f}",
+                    ]
+                )
+            else:
+                memory_body.append([path, MEMORY_PATHS[path], result.get("note", ""), "", "", ""])
+        print(
+            table(
+                ["memory", "path", "RSS MB", "growth MB", "peak MB", "msg/s"],
+                memory_body,
+                [False, False, True, True, True, True],
+            )
+        )
+    if report["targets"]:
+        print()
+        target_body = []
+        for entry in report["targets"]:
+            value = entry["value"]
+            if entry["measure"] == "memory":
+                shown = "-" if value is None else f"{value:+.1f} MB"
+                wanted = f"<= {entry['maximum']:.0f} MB"
+            else:
+                shown = "-" if value is None else f"{value:.2f}x"
+                wanted = (
+                    f">= {entry['minimum']:.1f}x"
+                    if entry["minimum"] is not None
+                    else f"<= {entry['maximum']:.1f}x"
+                )
+            detail = entry.get("detail", "")
+            target_body.append([entry["target"], shown, wanted, entry["verdict"], detail])
+        print(
+            table(
+                ["target", "measured", "target", "verdict", "note"],
+                target_body,
+                [False, True, True, False, False],
+            )
+        )
+    for note in report["notes"]:
+        print(f"note: {note}")
+    print(f"load average at end {_loads(report['load_average_end'])}")
+
+
+def _loads(values: Sequence[float]) -> str:
+    return " ".join(f"{value:.2f}" for value in values)
+
+
+def list_scenarios(every: Sequence[Comparison]) -> None:
+    print("groups: " + ", ".join(GROUPS))
+    for comparison in every:
+        print(f"{comparison.key}  ({comparison.group})")
+        for side in comparison.sides:
+            print(f"    {side.key:<32} {side.label}")
+    for path, label in MEMORY_PATHS.items():
+        print(f"memory.{path:<25} {label} (with --only memory)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--quick", action="store_true", help="small counts: a smoke run")
-    parser.add_argument("--rounds", type=int, default=None, help="runs per scenario (>= 2)")
+    parser = argparse.ArgumentParser(
+        description=__doc__.strip().split("\n\n")[0] if __doc__ else None
+    )
+    parser.add_argument("--quick", action="store_true", help="two rounds of small counts")
+    parser.add_argument("--rounds", type=int, default=None, help="rounds (default 3, quick 2)")
+    parser.add_argument(
+        "--only", default=None, help="comma-separated groups, comparisons or rows (see --list)"
+    )
+    parser.add_argument("--observers", action="store_true", help="add issue 11's overhead group")
+    parser.add_argument("--list", action="store_true", help="print the scenario names and exit")
     parser.add_argument("--json", type=Path, default=None, help="where to write the results")
     parser.add_argument("--bootstrap", default=None, help="use this broker, not scripts/kafka")
-    parser.add_argument("--rss-probe", type=int, default=None, help=argparse.SUPPRESS)
-    parser.add_argument("topic", nargs="?", help=argparse.SUPPRESS)
+    parser.add_argument("--memory-probe", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--count", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--topic", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.rss_probe is not None:
-        print(json.dumps(rss_probe(args.bootstrap, args.topic, args.rss_probe)))
+    if args.memory_probe is not None:
+        result = memory_probe(args.bootstrap, args.topic, args.memory_probe, args.count)
+        print(json.dumps(result))
+        return 0
+    sizes = QUICK if args.quick else FULL
+    every = comparisons(sizes)
+    if args.list:
+        list_scenarios(every)
         return 0
     rounds = args.rounds if args.rounds is not None else (2 if args.quick else 3)
-    if rounds < 2:
-        parser.error("--rounds must be at least 2")
-    sizes = QUICK if args.quick else FULL
+    if rounds < 1:
+        parser.error("--rounds must be at least 1")
+    only = [name.strip() for name in args.only.split(",") if name.strip()] if args.only else None
+    chosen, memory_paths = select(every, only, args.observers)
+
+    started = datetime.datetime.now(datetime.timezone.utc)
+    clock_start = time.monotonic()
 
     def say(text: str) -> None:
-        print(text, file=sys.stderr, flush=True)
+        print(f"[{time.monotonic() - clock_start:6.1f}s] {text}", file=sys.stderr, flush=True)
 
     bootstrap = args.bootstrap or ensure_broker()
-    started = datetime.datetime.now(datetime.timezone.utc)
+    topic = create_topic(bootstrap)
+    bench = Bench(bootstrap, topic, sizes)
+    notes = []
+    observers_note = None
+    if any(c.group == "observers" for c in chosen):
+        observers_note = observers_missing()
+        if observers_note:
+            notes.append(f"observers group skipped: {observers_note}")
     report: dict[str, Any] = {
         "when": started.strftime("%Y-%m-%d %H:%M UTC"),
         "command": " ".join(["bench/produce.py", *(argv if argv is not None else sys.argv[1:])]),
+        "bootstrap": bootstrap,
         "quick": args.quick,
         "rounds": rounds,
-        "sizes": sizes.__dict__,
+        "sizes": asdict(sizes),
         "settings": {
             "partitions": PARTITIONS,
             "value_bytes": len(VALUE),
+            "distinct_keys": len(KEYS),
+            "warmup_messages": WARMUP,
             "kaffe_strategy": STRATEGY,
-            "librdkafka": {
-                key: value
-                for key, value in raw_config(bootstrap, "t").items()
-                if key not in ("bootstrap.servers", "client.id")
+            "raw_confluent": {
+                k: v for k, v in raw_config(bootstrap).items() if "bootstrap" not in k
             },
         },
         "machine": machine(),
+        "versions": versions(),
     }
-    report.update(run(bootstrap, sizes, rounds, say))
-    report["seconds"] = round(
-        (datetime.datetime.now(datetime.timezone.utc) - started).total_seconds(), 1
-    )
+    say(f"topic {topic} on {bootstrap}; {len(chosen)} comparison(s), {rounds} round(s)")
+    try:
+        measured = run(bench, chosen, memory_paths, rounds, observers_note, say)
+    finally:
+        delete_topic(bootstrap, topic)
+    rows: dict[str, Row] = measured["rows"]
+    report["memory"] = measured["memory"]
+    report["targets"] = evaluate(rows, measured["memory"], sizes)
+    report["notes"] = notes
+    report["rows"] = {key: row.as_json() for key, row in rows.items()}
+    report["seconds"] = round(time.monotonic() - clock_start, 1)
+    report["load_average_end"] = os.getloadavg()
     path = args.json or RESULTS / f"produce-{started.strftime('%Y%m%d-%H%M%S')}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(report, indent=2) + "\n")
-    show(report)
-    print(f"results: {path}")
+    show(report, rows)
+    print(f"took {report['seconds']:.0f} s; results: {path}")
     return 0
 
 
