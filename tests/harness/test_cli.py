@@ -65,7 +65,7 @@ def test_the_script_lists_every_command_in_its_help() -> None:
     )
     for command in (
         "up", "down", "status", "logs", "kill", "stop", "start", "bootstrap", "classpath",
-        "heroku-env", "sasl-env",
+        "heroku-env", "sasl-env", "dump-log",
     ):  # fmt: skip
         assert re.search(rf"^    {command}\s", result.stdout, re.MULTILINE), command
 
@@ -80,3 +80,15 @@ def test_status_without_a_cluster_exits_with_3(tmp_path: object) -> None:
     )
     assert result.returncode == 3
     assert result.stdout == f"no Kafka cluster in {tmp_path}\n"
+
+
+def test_dump_log_takes_a_topic_and_defaults_to_partition_0_on_any_node() -> None:
+    args = build_parser().parse_args(["dump-log", "events"])
+    assert (args.topic, args.partition, args.node, args.print_data_log) == (
+        "events",
+        0,
+        None,
+        False,
+    )
+    args = build_parser().parse_args(["dump-log", "events", "-p", "3", "--node", "2"])
+    assert (args.partition, args.node) == (3, 2)

@@ -26,6 +26,7 @@ from localkafka._cluster import (
     up_cluster,
 )
 from localkafka._credentials import SCRAM_MECHANISM, read_tls
+from localkafka._dump_log import DUMP_LOG_CLASS, DUMP_LOG_WAIT_S, dump_log
 from localkafka._faults import kill_node, start_node, stop_node
 from localkafka._java import kafka_version, resolve_classpath
 from localkafka._layout import REPO_ROOT, VENV_PYTHON, Layout, tail_lines
@@ -170,6 +171,20 @@ def cmd_classpath(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dump_log(args: argparse.Namespace) -> int:
+    """Print Kafka's DumpLogSegments output for one topic-partition."""
+    dump_log(
+        Layout.from_environment(),
+        args.topic,
+        args.partition,
+        node=args.node,
+        print_data_log=args.print_data_log,
+        deep_iteration=args.deep_iteration,
+        timeout=args.timeout,
+    )
+    return 0
+
+
 def export_lines(pairs: Sequence[tuple[str, str]]) -> str:
     """Return `export NAME=value` lines, quoted for POSIX shells."""
     return "".join(f"export {key}={shlex.quote(value)}\n" for key, value in pairs)
@@ -253,6 +268,7 @@ ports: node i (1-based) listens on BASE+10*(i-1) plus
   the kernel's ephemeral range (usually 32768-60999).
 exit codes: 0 success, 1 failure, 2 usage or setup error, 3 no cluster running
 examples:
+  scripts/kafka dump-log events --partition 0     # which codec the broker stored
   BOOTSTRAP=$(scripts/kafka up --security ssl,sasl_ssl | tail -n1)
   eval "$(scripts/kafka heroku-env)"; eval "$(scripts/kafka sasl-env)"
   scripts/kafka up --brokers 3 && scripts/kafka kill 2 && scripts/kafka start 2
@@ -358,6 +374,39 @@ def build_parser() -> argparse.ArgumentParser:
         cmd_classpath,
         "print the Java classpath of the pinned Kafka (for tools such as ProducerPerformance)",
     )
+    dump = add(
+        "dump-log",
+        cmd_dump_log,
+        "print Kafka's dump of a topic-partition's log segments (codec, offsets, batches)",
+        f"Run Kafka's own log dump tool ({DUMP_LOG_CLASS}, as kafka-dump-log.sh does) over "
+        "every log segment of one topic-partition on one node, and print its output: one "
+        "line per record batch with its offsets, producer id and epoch, isTransactional, "
+        "and the codec the broker stored it with, e.g. `compresscodec: zstd`. "
+        "Example: scripts/kafka dump-log events --partition 3 | grep -c 'compresscodec: zstd'",
+    )
+    dump.add_argument("topic", metavar="TOPIC", help="topic name")
+    dump.add_argument(
+        "--partition", "-p", type=int, default=0, metavar="N", help="partition (default 0)"
+    )
+    dump.add_argument(
+        "--node",
+        type=int,
+        default=None,
+        metavar="N",
+        help="node whose copy to read (default: the first node holding the partition)",
+    )
+    dump.add_argument(
+        "--print-data-log",
+        action="store_true",
+        help="also print every record's key, value and headers (implies --deep-iteration)",
+    )
+    dump.add_argument(
+        "--deep-iteration",
+        action="store_true",
+        help="also print a line per record, not only per batch",
+    )
+    add_timeout(dump, DUMP_LOG_WAIT_S, "how long the tool may run")
+
     add(
         "heroku-env",
         cmd_heroku_env,

@@ -114,7 +114,7 @@ def format_storage(layout: Layout, state: ClusterState, classpath: str) -> None:
     running: list[tuple[int, subprocess.Popen[str]]] = []
     for node in state.node_ids:
         command = [
-            *java_command(layout, node, classpath),
+            *java_command(layout.node_logs(node), classpath),
             "kafka.tools.StorageTool", "format",
             "--cluster-id", state.cluster_id,
             "--config", str(layout.node_properties(node)),
@@ -150,7 +150,7 @@ def launch_node(layout: Layout, state: ClusterState, node_id: int, classpath: st
     write_node_config(layout, state, node_id)
     _check_node_ports(state, node_id)
     command = [
-        *java_command(layout, node_id, classpath, heap=JVM_HEAP),
+        *java_command(layout.node_logs(node_id), classpath, heap=JVM_HEAP),
         "kafka.Kafka",
         str(layout.node_properties(node_id)),
     ]

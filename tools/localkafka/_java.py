@@ -84,18 +84,16 @@ def resolve_classpath(layout: Layout) -> str:
 
 
 def java_command(
-    layout: Layout,
-    node_id: int,
+    logs_dir: Path,
     classpath: str,
     heap: Sequence[str] = (),
     properties: Sequence[str] = (),
 ) -> list[str]:
     """
-    Return the JVM command prefix shared by the storage tool and the broker of a node.
+    Return the JVM command prefix for Kafka's broker and tools.
 
     Args:
-        layout: The state folder.
-        node_id: The node whose log folder the JVM logs to.
+        logs_dir: Where Log4j writes server.log (a node's log folder, say).
         classpath: From `resolve_classpath`.
         heap: Heap flags (none for short-lived tools).
         properties: Extra ``-Dname=value`` system properties.
@@ -107,7 +105,7 @@ def java_command(
         *heap,
         *JVM_LIGHT,
         f"-Dlog4j2.configurationFile={LOG4J_CONFIG}",
-        f"-Dkafka.logs.dir={layout.node_logs(node_id)}",
+        f"-Dkafka.logs.dir={logs_dir}",
         *properties,
         *extra,
         "-cp",

@@ -85,6 +85,11 @@ class Layout:
         """Generated CA, broker and client certificates."""
         return self.root / "tls"
 
+    @property
+    def tool_logs(self) -> Path:
+        """Log folder of Kafka's command line tools run by the harness (dump-log, say)."""
+        return self.root / "tool-logs"
+
     def node_dir(self, node_id: int) -> Path:
         """Folder of one node."""
         return self.root / f"node-{node_id}"
