@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from localkafka._broker_config import property_line, server_properties
+from localkafka._broker_config import jvm_properties, property_line, server_properties
 from localkafka._layout import Layout
+from localkafka._oauth import new_oauth_settings
 from localkafka._state import ClusterState, Options
 
 LAYOUT = Layout(Path("/state"))
@@ -17,9 +18,15 @@ CREDENTIALS = {
 }
 
 
-def _properties(brokers: int = 1, security: tuple[str, ...] = (), node: int = 1) -> dict[str, str]:
+def _cluster(brokers: int = 1, security: tuple[str, ...] = ()) -> ClusterState:
     state = ClusterState(Options(brokers, security, 29092, "plaintext"), "id", CREDENTIALS)
-    text = server_properties(LAYOUT, state, node)
+    if "oauthbearer" in security:
+        state.oauth = new_oauth_settings(29099)
+    return state
+
+
+def _properties(brokers: int = 1, security: tuple[str, ...] = (), node: int = 1) -> dict[str, str]:
+    text = server_properties(LAYOUT, _cluster(brokers, security), node)
     lines = [line for line in text.splitlines() if line and not line.startswith("#")]
     return dict(line.split("=", 1) for line in lines)
 
@@ -87,3 +94,44 @@ def test_plaintext_only_has_no_tls_settings() -> None:
 
 def test_property_values_escape_backslashes_and_newlines() -> None:
     assert property_line("k", "a\\b\nc") == "k=a\\\\b\\nc"
+
+
+def test_oauthbearer_is_a_sasl_ssl_listener_checking_jwts_against_the_jwks() -> None:
+    props = _properties(security=("oauthbearer",))
+    assert props["listeners"] == (
+        "PLAINTEXT://127.0.0.1:29092,OAUTHBEARER://127.0.0.1:29096,CONTROLLER://127.0.0.1:29095"
+    )
+    assert props["listener.security.protocol.map"] == (
+        "PLAINTEXT:PLAINTEXT,OAUTHBEARER:SASL_SSL,CONTROLLER:PLAINTEXT"
+    )
+    prefix = "listener.name.oauthbearer"
+    assert props[f"{prefix}.sasl.enabled.mechanisms"] == "OAUTHBEARER"
+    assert props[f"{prefix}.oauthbearer.sasl.server.callback.handler.class"] == (
+        "org.apache.kafka.common.security.oauthbearer.OAuthBearerValidatorCallbackHandler"
+    )
+    assert props[f"{prefix}.oauthbearer.sasl.jaas.config"] == (
+        "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required;"
+    )
+    assert props[f"{prefix}.ssl.client.auth"] == "none"
+    assert props["sasl.oauthbearer.jwks.endpoint.url"] == "http://127.0.0.1:29099/jwks"
+    assert props["sasl.oauthbearer.expected.issuer"] == "http://127.0.0.1:29099"
+    assert props["sasl.oauthbearer.expected.audience"] == "kaffe-local-kafka"
+    assert props["ssl.keystore.location"] == "/state/tls/broker-keystore.pem"
+
+
+def test_oauthbearer_sessions_end_with_their_token() -> None:
+    props = _properties(security=("oauthbearer",))
+    assert props["listener.name.oauthbearer.oauthbearer.connections.max.reauth.ms"] == "3600000"
+    assert props["sasl.oauthbearer.clock.skew.seconds"] == "2"
+
+
+def test_the_broker_jvm_may_fetch_only_the_jwks_url() -> None:
+    assert jvm_properties(_cluster(security=("oauthbearer",))) == [
+        "-Dorg.apache.kafka.sasl.oauthbearer.allowed.urls=http://127.0.0.1:29099/jwks"
+    ]
+    assert jvm_properties(_cluster(security=("ssl",))) == []
+
+
+def test_without_oauthbearer_no_oauth_setting_is_written() -> None:
+    props = _properties(security=("ssl", "sasl_ssl"))
+    assert not [key for key in props if "oauthbearer" in key]

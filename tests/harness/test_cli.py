@@ -65,7 +65,7 @@ def test_the_script_lists_every_command_in_its_help() -> None:
     )
     for command in (
         "up", "down", "status", "logs", "kill", "stop", "start", "bootstrap", "classpath",
-        "heroku-env", "sasl-env", "dump-log",
+        "heroku-env", "sasl-env", "oauth-env", "dump-log",
     ):  # fmt: skip
         assert re.search(rf"^    {command}\s", result.stdout, re.MULTILINE), command
 
@@ -92,3 +92,15 @@ def test_dump_log_takes_a_topic_and_defaults_to_partition_0_on_any_node() -> Non
     )
     args = build_parser().parse_args(["dump-log", "events", "-p", "3", "--node", "2"])
     assert (args.partition, args.node) == (3, 2)
+
+
+def test_oauth_env_logs_in_as_the_valid_client_unless_told_otherwise() -> None:
+    assert build_parser().parse_args(["oauth-env"]).client == "valid"
+    assert build_parser().parse_args(["oauth-env", "--client", "short_lived"]).client == (
+        "short_lived"
+    )
+
+
+def test_up_accepts_oauthbearer_among_the_listeners() -> None:
+    args = build_parser().parse_args(["up", "--security", "ssl,sasl_ssl,oauthbearer"])
+    assert args.security == ["ssl,sasl_ssl,oauthbearer"]

@@ -13,16 +13,18 @@ from localkafka._ports import (
     last_port,
     node_ports,
     port_is_free,
+    service_port,
 )
 from localkafka._report import HarnessError
 
 
-def test_node_one_uses_the_base_port_and_the_next_three() -> None:
+def test_node_one_uses_the_base_port_and_the_next_four() -> None:
     assert node_ports(29092, 1) == {
         "plaintext": 29092,
         "ssl": 29093,
         "sasl_ssl": 29094,
         "controller": 29095,
+        "oauthbearer": 29096,
     }
 
 
@@ -32,12 +34,19 @@ def test_each_further_node_moves_ten_ports_up() -> None:
         "ssl": 29213,
         "sasl_ssl": 29214,
         "controller": 29215,
+        "oauthbearer": 29216,
     }
 
 
-def test_a_three_node_cluster_ends_at_its_last_controller_port() -> None:
-    assert last_port(29192, 3) == 29215
-    assert last_port(29092, 1) == 29095
+def test_the_token_server_takes_a_spare_port_of_node_ones_block() -> None:
+    assert service_port(29092, "token_server") == 29099
+    every_node_port = {port for node in (1, 2, 3) for port in node_ports(29092, node).values()}
+    assert service_port(29092, "token_server") not in every_node_port
+
+
+def test_a_cluster_ends_at_its_last_node_port_or_the_token_server() -> None:
+    assert last_port(29192, 3) == 29216
+    assert last_port(29092, 1) == 29099
 
 
 def test_default_port_reads_kaffe_kafka_port(monkeypatch: pytest.MonkeyPatch) -> None:

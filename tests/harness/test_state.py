@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from localkafka._layout import Layout
+from localkafka._oauth import new_oauth_settings
 from localkafka._report import HarnessError
 from localkafka._state import ClusterState, Options, load_state, parse_security, save_state
 
@@ -31,6 +32,7 @@ def _state(brokers: int = 1, security: tuple[str, ...] = ()) -> ClusterState:
         (["sasl-ssl", "SSL"], (("sasl_ssl", "ssl"), "ssl")),
         (["ssl", "plaintext"], (("ssl",), "plaintext")),
         (["ssl, ssl ,"], (("ssl",), "ssl")),
+        (["ssl,sasl_ssl,oauthbearer"], (("ssl", "sasl_ssl", "oauthbearer"), "oauthbearer")),
     ],
 )
 def test_security_values_give_extra_listeners_and_the_one_named_last(
@@ -75,6 +77,24 @@ def test_state_json_shows_only_the_ports_in_use() -> None:
 
 def test_state_json_has_no_tls_paths_without_a_tls_listener() -> None:
     assert "tls" not in _state().to_json(Layout(Path("/state")))
+
+
+def test_the_oauthbearer_listener_needs_tls() -> None:
+    assert Options(1, ("oauthbearer",), 29092, "oauthbearer").needs_tls
+    assert not Options(1, (), 29092, "plaintext").needs_tls
+
+
+def test_state_json_keeps_the_token_servers_settings_and_pid(tmp_path: Path) -> None:
+    layout = Layout(tmp_path)
+    state = _state(security=("oauthbearer",))
+    state.oauth = new_oauth_settings(29099)
+    state.services = {"token_server": 4444}
+    save_state(layout, state)
+    data = json.loads(layout.state_file.read_text())
+    assert data["oauth"]["token_endpoint"] == "http://127.0.0.1:29099/token"
+    assert data["oauth"]["clients"]["valid"]["client_id"] == "kaffe-client"
+    assert data["services"] == {"token_server": 4444}
+    assert load_state(layout) == state
 
 
 def test_saved_state_reads_back_with_pids_and_is_private(tmp_path: Path) -> None:

@@ -30,6 +30,7 @@ from localkafka._dump_log import DUMP_LOG_CLASS, DUMP_LOG_WAIT_S, dump_log
 from localkafka._faults import kill_node, start_node, stop_node
 from localkafka._java import kafka_version, resolve_classpath
 from localkafka._layout import REPO_ROOT, VENV_PYTHON, Layout, tail_lines
+from localkafka._oauth import CLIENT_ROLES
 from localkafka._ports import DEFAULT_PORT, HOST, PORT_STRIDE, default_port
 from localkafka._processes import STOP_WAIT_S, running_nodes
 from localkafka._report import (
@@ -38,6 +39,12 @@ from localkafka._report import (
     EXIT_USAGE,
     HarnessError,
     fail,
+)
+from localkafka._services import (
+    describe_service,
+    require_oauth_packages,
+    running_services,
+    wanted_services,
 )
 from localkafka._state import LISTENERS, Options, load_state, parse_security
 
@@ -58,6 +65,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         raise HarnessError(
             f"--port {options.port} leaves no room for {options.brokers} node(s)", EXIT_USAGE
         )
+    if "oauthbearer" in security:
+        require_oauth_packages()
     state = up_cluster(layout, options, args.timeout)
     print(state.bootstrap(options.primary), flush=True)
     return 0
@@ -84,7 +93,11 @@ def cmd_status(args: argparse.Namespace) -> int:
             print(f"no Kafka cluster in {layout.root}")
         return EXIT_NOT_RUNNING
     state.pids = alive
-    all_up = all(node in alive for node in state.node_ids)
+    services = running_services(layout, state)
+    state.services = services
+    all_up = all(node in alive for node in state.node_ids) and all(
+        service in services for service in wanted_services(state)
+    )
     if args.json:
         data = state.to_json(layout)
         data["running"] = all_up
@@ -101,6 +114,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         )
         running = f"running, pid {alive[node]}" if node in alive else "not running"
         print(f"  node {node}: {running:<20}  {shown}")
+    for service in wanted_services(state):
+        running = f"running, pid {services[service]}" if service in services else "not running"
+        print(f"  {service.replace('_', ' ')}: {running:<20}  {describe_service(state, service)}")
     for name in state.options.listeners:
         marker = " (printed by up)" if name == state.options.primary else ""
         print(f"  bootstrap {name}: {state.bootstrap(name)}{marker}")
@@ -239,6 +255,32 @@ def cmd_sasl_env(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_oauth_env(args: argparse.Namespace) -> int:
+    """Print KAFFE_* exports for a client-credentials login on the OAUTHBEARER listener."""
+    layout = Layout.from_environment()
+    state, _ = require_running(layout)
+    if "oauthbearer" not in state.options.listeners or state.oauth is None:
+        raise HarnessError(
+            "the running cluster has no OAUTHBEARER listener; "
+            "start it with `scripts/kafka up --security oauthbearer`"
+        )
+    client = state.oauth.client(args.client)
+    sys.stdout.write(
+        export_lines(
+            [
+                ("KAFFE_ENDPOINTS", state.bootstrap("oauthbearer")),
+                ("KAFFE_SSL_CA", read_tls(layout, "ca")),
+                ("KAFFE_SASL_MECHANISM", "OAUTHBEARER"),
+                ("KAFFE_SASL_OIDC_TOKEN_ENDPOINT_URL", state.oauth.token_endpoint),
+                ("KAFFE_SASL_OIDC_CLIENT_ID", client.client_id),
+                ("KAFFE_SASL_OIDC_CLIENT_SECRET", client.client_secret),
+                ("KAFFE_SASL_OIDC_SCOPE", state.oauth.scope),
+            ]
+        )
+    )
+    return 0
+
+
 DESCRIPTION = """\
 Run a throwaway Apache Kafka cluster on 127.0.0.1 for kaffe's tests.
 
@@ -264,13 +306,24 @@ EPILOG = f"""\
 ports: node i (1-based) listens on BASE+10*(i-1) plus
   +0 PLAINTEXT (always)  +1 SSL (client cert required)
   +2 SASL_SSL (SCRAM-SHA-512, PLAIN)  +3 CONTROLLER
+  +4 OAUTHBEARER (SASL_SSL with SASL/OAUTHBEARER: JWTs checked against the JWKS)
+  and, with --security oauthbearer, the token endpoint and JWKS on BASE+7 (HTTP).
   BASE: --port, else $KAFFE_KAFKA_PORT, else {DEFAULT_PORT}. Prefer bases below
   the kernel's ephemeral range (usually 32768-60999).
+oauth test clients (oauth-env --client ROLE; secrets in state.json "oauth"):
+  valid           kaffe-client          a good token, valid for an hour
+  short_lived     kaffe-short-lived     a good token, valid for 10 seconds
+  expired         kaffe-expired         a token that expired an hour ago
+  bad_signature   kaffe-bad-signature   signed by a key the JWKS does not have
+  wrong_audience  kaffe-wrong-audience  issued for another audience
+  Any client with a wrong secret gets HTTP 401. A `lifetime=SECONDS` form field
+  in the token request asks for another lifetime.
 exit codes: 0 success, 1 failure, 2 usage or setup error, 3 no cluster running
 examples:
   scripts/kafka dump-log events --partition 0     # which codec the broker stored
   BOOTSTRAP=$(scripts/kafka up --security ssl,sasl_ssl | tail -n1)
   eval "$(scripts/kafka heroku-env)"; eval "$(scripts/kafka sasl-env)"
+  scripts/kafka up --security oauthbearer && eval "$(scripts/kafka oauth-env)"
   scripts/kafka up --brokers 3 && scripts/kafka kill 2 && scripts/kafka start 2
 """
 
@@ -316,15 +369,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--security",
         action="append",
         metavar="LISTENER",
-        help="extra listener(s): plaintext, ssl, sasl_ssl; repeat or comma-separate. "
-        "PLAINTEXT is always on; the last one named is printed (default plaintext)",
+        help="extra listener(s): plaintext, ssl, sasl_ssl, oauthbearer; repeat or "
+        "comma-separate. PLAINTEXT is always on; the last one named is printed (default "
+        "plaintext). oauthbearer also starts a local OAuth token endpoint and JWKS",
     )
     up.add_argument(
         "--port",
         type=int,
         default=None,
         help=f"base port (default $KAFFE_KAFKA_PORT or {DEFAULT_PORT}); "
-        "node i uses BASE+10*(i-1) to BASE+10*(i-1)+3",
+        "node i uses BASE+10*(i-1) to BASE+10*(i-1)+4",
     )
     add_timeout(up, DEFAULT_WAIT_S, "how long to wait for the cluster")
 
@@ -421,6 +475,22 @@ def build_parser() -> argparse.ArgumentParser:
         "print KAFFE_* exports (endpoints, SCRAM-SHA-512 user, CA, PLAIN user) "
         "for the SASL_SSL listener",
         'Print `export` lines for the SASL_SSL listener: eval "$(scripts/kafka sasl-env)"',
+    )
+    oauth_env = add(
+        "oauth-env",
+        cmd_oauth_env,
+        "print KAFFE_* exports (endpoints, CA, OIDC token endpoint, client id, secret, scope) "
+        "for the OAUTHBEARER listener",
+        "Print `export` lines for a client-credentials login on the OAUTHBEARER listener "
+        "(KAFFE_ENDPOINTS, KAFFE_SSL_CA, KAFFE_SASL_MECHANISM=OAUTHBEARER and "
+        "KAFFE_SASL_OIDC_TOKEN_ENDPOINT_URL, _CLIENT_ID, _CLIENT_SECRET, _SCOPE): "
+        'eval "$(scripts/kafka oauth-env)"',
+    )
+    oauth_env.add_argument(
+        "--client",
+        choices=tuple(CLIENT_ROLES),
+        default="valid",
+        help="which test client to log in as (default valid; see below)",
     )
     return parser
 

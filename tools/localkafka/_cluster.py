@@ -17,16 +17,23 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from localkafka._broker_config import write_node_config
+from localkafka._broker_config import jvm_properties, write_node_config
 from localkafka._credentials import (
     ensure_tls,
+    new_oauth_keys,
     new_sasl_credentials,
     random_cluster_id,
     scram_format_argument,
 )
 from localkafka._java import JVM_HEAP, java_command, resolve_classpath
 from localkafka._layout import POLL_INTERVAL_S, Layout, state_lock, tail_lines
-from localkafka._ports import ephemeral_port_warning, listening_ports, wait_for_free_ports
+from localkafka._oauth import new_oauth_settings
+from localkafka._ports import (
+    ephemeral_port_warning,
+    listening_ports,
+    service_port,
+    wait_for_free_ports,
+)
 from localkafka._processes import (
     launch_detached,
     log_text_since_start,
@@ -37,6 +44,7 @@ from localkafka._processes import (
     signal_nodes,
 )
 from localkafka._report import EXIT_NOT_RUNNING, EXIT_USAGE, HarnessError, NodesExited, info
+from localkafka._services import require_oauth_packages, start_services, stop_services
 from localkafka._state import ClusterState, Options, load_state, save_state
 
 __all__ = [
@@ -99,6 +107,7 @@ def wipe_cluster(layout: Layout, keep_tls: bool) -> None:
     for path in layout.root.glob("node-*"):
         shutil.rmtree(path, ignore_errors=True)
     layout.state_file.unlink(missing_ok=True)
+    shutil.rmtree(layout.oauth_dir, ignore_errors=True)
     if not keep_tls:
         shutil.rmtree(layout.tls_dir, ignore_errors=True)
 
@@ -150,7 +159,9 @@ def launch_node(layout: Layout, state: ClusterState, node_id: int, classpath: st
     write_node_config(layout, state, node_id)
     _check_node_ports(state, node_id)
     command = [
-        *java_command(layout.node_logs(node_id), classpath, heap=JVM_HEAP),
+        *java_command(
+            layout.node_logs(node_id), classpath, heap=JVM_HEAP, properties=jvm_properties(state)
+        ),
         "kafka.Kafka",
         str(layout.node_properties(node_id)),
     ]
@@ -292,6 +303,7 @@ def start_nodes(layout: Layout, state: ClusterState, nodes: Sequence[int], timeo
         ensure_tls(layout)
     started = time.monotonic()
     deadline = started + timeout
+    start_services(layout, state)  # before the nodes: a broker fetches the JWKS as it starts
     for node in nodes:
         info(f"starting node {node} (log: {layout.server_log(node)})")
         launch_node(layout, state, node, classpath)
@@ -344,6 +356,7 @@ def resume_cluster(
     if missing:
         start_nodes(layout, state, missing, timeout)
     else:
+        start_services(layout, state)
         save_state(layout, state)
         wait_until_ready(layout, state, set(state.node_ids), timeout)
 
@@ -360,6 +373,10 @@ def create_cluster(layout: Layout, options: Options, timeout: float) -> ClusterS
     classpath = resolve_classpath(layout)
     if options.needs_tls:
         ensure_tls(layout)
+    if "oauthbearer" in options.security:
+        require_oauth_packages()
+        state.oauth = new_oauth_settings(service_port(options.port, "token_server"))
+        new_oauth_keys(layout)
     for node in state.node_ids:
         write_node_config(layout, state, node)
         _check_node_ports(state, node)
@@ -390,6 +407,7 @@ def up_cluster(layout: Layout, options: Options, timeout: float) -> ClusterState
             info(f"stopping the running cluster ({running}) to start {options.describe()}")
             voters = state.options.brokers if state else 0
             signal_nodes(layout, alive, graceful=True, voters=voters)
+        stop_services(layout, state)
         return create_cluster(layout, options, timeout)
 
 
@@ -407,6 +425,7 @@ def down_cluster(layout: Layout, timeout: float, purge: bool) -> None:
             signal_nodes(layout, alive, graceful=True, timeout=timeout, voters=voters)
         else:
             info("no node is running")
+        stop_services(layout, state)
         if state is not None:
             state.pids = {}
             save_state(layout, state)

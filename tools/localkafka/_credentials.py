@@ -8,6 +8,10 @@ Everything here is generated locally for tests and lives in the state folder
     broker-keystore.pem             the broker's key, certificate and CA, for Kafka's PEM key store
     client.pem, client.key          a client certificate (PKCS#8 key), and client-pkcs1.key
     other-ca.pem, other-client.*    an unrelated CA with its own client, for "untrusted" cases
+
+and `oauth/` the token server's RSA keys (PKCS#8 PEM): `signing-key.pem`, whose
+public half the JWKS publishes, and `rogue-key.pem`, which signs the tokens
+meant to fail signature checks.
 """
 
 from __future__ import annotations
@@ -19,17 +23,24 @@ import shutil
 import string
 import subprocess
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from localkafka._layout import Layout, find_executable, write_text_atomic
 from localkafka._report import HarnessError, info
 
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+
 __all__ = [
     "CERT_DAYS",
+    "OAUTH_KEY_FILES",
     "PLAIN_USERNAME",
     "SCRAM_MECHANISM",
     "SCRAM_USERNAME",
     "TLS_FILES",
     "ensure_tls",
+    "load_private_key",
+    "new_oauth_keys",
     "new_sasl_credentials",
     "random_cluster_id",
     "random_secret",
@@ -85,6 +96,9 @@ authorityKeyIdentifier = keyid
 """
 
 CERT_DAYS = "3650"
+
+#: The token server's keys in oauth/, by role.
+OAUTH_KEY_FILES = {"signing": "signing-key.pem", "rogue": "rogue-key.pem"}
 
 
 def random_secret(length: int = 24) -> str:
@@ -201,3 +215,42 @@ def read_tls(layout: Layout, name: str) -> str:
         raise HarnessError(
             f"{path} is missing; run `scripts/kafka down --purge` and `up` again"
         ) from None
+
+
+def new_oauth_keys(layout: Layout) -> None:
+    """Generate fresh RSA keys for the token server: the signing key and a rogue one."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    layout.oauth_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(layout.oauth_dir, 0o700)
+    for file in OAUTH_KEY_FILES.values():
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        pem = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        write_text_atomic(layout.oauth_dir / file, pem.decode("ascii"), mode=0o600)
+
+
+def load_private_key(layout: Layout, role: str) -> RSAPrivateKey:
+    """
+    Load one of the token server's keys (a key of OAUTH_KEY_FILES).
+
+    Raises:
+        HarnessError: The key file is missing or is no RSA key.
+    """
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    path = layout.oauth_dir / OAUTH_KEY_FILES[role]
+    try:
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    except FileNotFoundError:
+        raise HarnessError(
+            f"{path} is missing; run `scripts/kafka down --purge` and `up` again"
+        ) from None
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise HarnessError(f"{path} holds no RSA private key")
+    return key

@@ -6,6 +6,7 @@ The state folder is `$KAFFE_KAFKA_DIR`, else `<repo>/.kafka`:
     state.json          what runs: options, ports, pids, credentials, paths
     node-N/             server.properties, data/, logs/server.log, logs/stdout.log
     tls/                the throwaway CA, broker and client certificates
+    oauth/              the token server's signing keys and log (--security oauthbearer)
     classpath.json      the resolved Java classpath
 """
 
@@ -84,6 +85,11 @@ class Layout:
     def tls_dir(self) -> Path:
         """Generated CA, broker and client certificates."""
         return self.root / "tls"
+
+    @property
+    def oauth_dir(self) -> Path:
+        """The token server's signing keys and log."""
+        return self.root / "oauth"
 
     @property
     def tool_logs(self) -> Path:

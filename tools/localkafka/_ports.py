@@ -7,6 +7,12 @@ Every node is a combined broker + controller. Node i (1-based) listens on
     SSL        BASE + 10*(i-1) + 1    --security ssl (client certificate required)
     SASL_SSL   BASE + 10*(i-1) + 2    --security sasl_ssl (SCRAM-SHA-512 and PLAIN)
     CONTROLLER BASE + 10*(i-1) + 3
+    OAUTHBEARER BASE + 10*(i-1) + 4   --security oauthbearer (SASL_SSL, SASL/OAUTHBEARER)
+
+Servers the cluster shares take spare ports of node 1's block, so every
+cluster size leaves them free:
+
+    token endpoint and JWKS   BASE + 7    with --security oauthbearer
 
 BASE is --port, else $KAFFE_KAFKA_PORT, else 29092.
 """
@@ -28,12 +34,14 @@ __all__ = [
     "PORT_OFFSETS",
     "PORT_STRIDE",
     "PORT_WAIT_S",
+    "SERVICE_OFFSETS",
     "default_port",
     "ephemeral_port_warning",
     "last_port",
     "listening_ports",
     "node_ports",
     "port_is_free",
+    "service_port",
     "wait_for_free_ports",
 ]
 
@@ -43,7 +51,9 @@ DEFAULT_PORT = 29092
 #: Ports between the first ports of two consecutive nodes.
 PORT_STRIDE = 10
 #: Each listener's port, counted from the node's first port.
-PORT_OFFSETS = {"plaintext": 0, "ssl": 1, "sasl_ssl": 2, "controller": 3}
+PORT_OFFSETS = {"plaintext": 0, "ssl": 1, "sasl_ssl": 2, "controller": 3, "oauthbearer": 4}
+#: Ports of the servers the cluster shares, counted from the base port.
+SERVICE_OFFSETS = {"token_server": 7}
 #: How long to wait for client connections to free a port: a little over Linux's 60 s TIME_WAIT.
 PORT_WAIT_S = 75.0
 
@@ -54,9 +64,15 @@ def node_ports(base_port: int, node_id: int) -> dict[str, int]:
     return {name: first + offset for name, offset in PORT_OFFSETS.items()}
 
 
+def service_port(base_port: int, service: str) -> int:
+    """Return the port of a server the cluster shares (a key of SERVICE_OFFSETS)."""
+    return base_port + SERVICE_OFFSETS[service]
+
+
 def last_port(base_port: int, brokers: int) -> int:
     """Return the highest port a cluster of `brokers` nodes may use."""
-    return base_port + PORT_STRIDE * (brokers - 1) + max(PORT_OFFSETS.values())
+    last_node_port = base_port + PORT_STRIDE * (brokers - 1) + max(PORT_OFFSETS.values())
+    return max(last_node_port, *(base_port + offset for offset in SERVICE_OFFSETS.values()))
 
 
 def default_port() -> int:

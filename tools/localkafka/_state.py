@@ -16,11 +16,13 @@ from typing import Any
 from localkafka._credentials import TLS_FILES
 from localkafka._java import kafka_version
 from localkafka._layout import Layout, write_text_atomic
+from localkafka._oauth import OAuthSettings
 from localkafka._ports import HOST, node_ports
 from localkafka._report import EXIT_USAGE, HarnessError, info
 
 __all__ = [
     "LISTENERS",
+    "PROTOCOLS",
     "TLS_LISTENERS",
     "ClusterState",
     "Options",
@@ -30,9 +32,16 @@ __all__ = [
 ]
 
 #: Client listeners in port order; PLAINTEXT is always on.
-LISTENERS = ("plaintext", "ssl", "sasl_ssl")
+LISTENERS = ("plaintext", "ssl", "sasl_ssl", "oauthbearer")
 #: Listeners that need the TLS material.
-TLS_LISTENERS = frozenset({"ssl", "sasl_ssl"})
+TLS_LISTENERS = frozenset({"ssl", "sasl_ssl", "oauthbearer"})
+#: The security protocol of each listener.
+PROTOCOLS = {
+    "plaintext": "PLAINTEXT",
+    "ssl": "SSL",
+    "sasl_ssl": "SASL_SSL",
+    "oauthbearer": "SASL_SSL",
+}
 
 
 def parse_security(values: Sequence[str] | None) -> tuple[tuple[str, ...], str]:
@@ -117,6 +126,8 @@ class ClusterState:
     credentials: dict[str, str]
     formatted: bool = False
     pids: dict[int, int] = dataclasses.field(default_factory=dict)
+    oauth: OAuthSettings | None = None  # the token server, with --security oauthbearer
+    services: dict[str, int] = dataclasses.field(default_factory=dict)  # server -> pid
 
     @property
     def node_ids(self) -> list[int]:
@@ -160,6 +171,10 @@ class ClusterState:
         }
         if self.options.needs_tls:
             data["tls"] = {name: str(layout.tls_dir / file) for name, file in TLS_FILES.items()}
+        if self.oauth is not None:
+            data["oauth"] = self.oauth.to_json()
+        if self.services:
+            data["services"] = dict(self.services)
         return data
 
     @classmethod
@@ -174,6 +189,8 @@ class ClusterState:
             credentials={str(k): str(v) for k, v in data.get("credentials", {}).items()},
             formatted=bool(data.get("formatted")),
             pids=pids,
+            oauth=OAuthSettings.from_json(data["oauth"]) if data.get("oauth") else None,
+            services={str(k): int(v) for k, v in data.get("services", {}).items()},
         )
 
 
