@@ -10,8 +10,12 @@ Modules, one concern each:
     _cluster        the lifecycle: format, start, readiness, resume, stop
     _processes      the nodes' processes: find, launch detached, signal, wait
     _faults         failure injection: kill, stop and restart single nodes
+    _services       servers beside the nodes (the token server): start, find, stop
+    _dump_log       Kafka's DumpLogSegments over a topic-partition's segments
+    _oauth          OAuth settings, test clients, tokens and the JWKS (pure)
+    _token_server   the token endpoint and JWKS, run as `python -m localkafka._token_server`
     _broker_config  each node's server.properties
-    _credentials    the test CA and certificates, SASL users
+    _credentials    the test CA and certificates, SASL users, the token server's keys
     _state          options and state.json
     _ports          the port layout and free-port checks
     _java           Java, Maven and the Kafka classpath
