@@ -23,6 +23,7 @@ __all__ = [
     "KILL_WAIT_S",
     "QUORUM_LOSS_GRACE_S",
     "STOP_WAIT_S",
+    "exit_code",
     "find_node_processes",
     "launch_detached",
     "log_text_since_start",
@@ -146,6 +147,12 @@ def log_text_since_start(layout: Layout, node_id: int) -> str:
             return handle.read().decode("utf-8", errors="replace")
     except FileNotFoundError:
         return ""
+
+
+def exit_code(pid: int) -> int | None:
+    """Return the exit code of a child this invocation started, or None while it runs."""
+    child = _children.get(pid)
+    return None if child is None else child.poll()
 
 
 def reap(pid: int) -> None:

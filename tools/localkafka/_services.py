@@ -18,7 +18,7 @@ from pathlib import Path
 
 from localkafka._layout import POLL_INTERVAL_S, REPO_ROOT, Layout
 from localkafka._ports import wait_for_free_ports
-from localkafka._processes import KILL_WAIT_S, STOP_WAIT_S, launch_detached, reap
+from localkafka._processes import KILL_WAIT_S, STOP_WAIT_S, exit_code, launch_detached, reap
 from localkafka._report import EXIT_USAGE, HarnessError, info
 from localkafka._state import ClusterState
 
@@ -123,10 +123,12 @@ def _start(layout: Layout, state: ClusterState, service: str) -> int:
     url = _health_url(state, service)
     deadline = time.monotonic() + SERVICE_WAIT_S
     while not _healthy(url):
-        reap(pid)
-        if find_service(layout, service) != pid:
+        code = exit_code(pid)
+        if code is not None:
             tail = log.read_text(encoding="utf-8", errors="replace")[-2000:]
-            raise HarnessError(f"the {service.replace('_', ' ')} exited at start:\n{tail}")
+            raise HarnessError(
+                f"the {service.replace('_', ' ')} exited with code {code} at start:\n{tail}"
+            )
         if time.monotonic() > deadline:
             raise HarnessError(f"the {service.replace('_', ' ')} did not answer {url}")
         time.sleep(POLL_INTERVAL_S / 2)
