@@ -2,9 +2,11 @@
 Shared fixtures.
 
 Integration tests use the real Apache Kafka that ``scripts/kafka`` runs. The
-session fixture starts it (or reuses it); ``KAFFE_TEST_BOOTSTRAP`` points the
-tests at an existing cluster instead. When a test that used the broker fails,
-the broker's log tail is attached to the report.
+session fixture starts it (or reuses it) with SSL, SASL_SSL and OAUTHBEARER
+listeners beside PLAINTEXT; ``KAFFE_TEST_BOOTSTRAP`` points the tests at an
+existing cluster instead. ``oauth`` describes the OAUTHBEARER listener, its
+token endpoint and test clients. When a test that used the broker fails, the
+broker's log tail is attached to the report.
 """
 
 from __future__ import annotations
