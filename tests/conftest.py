@@ -2,9 +2,11 @@
 Shared fixtures.
 
 Integration tests use the real Apache Kafka that ``scripts/kafka`` runs. The
-session fixture starts it (or reuses it); ``KAFFE_TEST_BOOTSTRAP`` points the
-tests at an existing cluster instead. When a test that used the broker fails,
-the broker's log tail is attached to the report.
+session fixture starts it (or reuses it) with SSL, SASL_SSL and OAUTHBEARER
+listeners beside PLAINTEXT; ``KAFFE_TEST_BOOTSTRAP`` points the tests at an
+existing cluster instead. ``oauth`` describes the OAUTHBEARER listener, its
+token endpoint and test clients. When a test that used the broker fails, the
+broker's log tail is attached to the report.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +33,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
 REPO = Path(__file__).resolve().parent.parent
 SCRIPT = REPO / "scripts" / "kafka"
 #: Security listeners the single test broker runs beside PLAINTEXT.
-SECURITY = "ssl,sasl_ssl"
+SECURITY = "ssl,sasl_ssl,oauthbearer"
 
 
 @dataclass(frozen=True)
@@ -104,13 +106,100 @@ def start_cluster(
     return Cluster(bootstrap=plaintext, state=state, env=env)
 
 
+@dataclass(frozen=True)
+class OAuthClient:
+    """A client of the harness's token server (see ``scripts/kafka --help``)."""
+
+    client_id: str
+    client_secret: str = field(repr=False)
+    #: ``valid``, ``expired``, ``bad_signature`` or ``wrong_audience``: what its tokens are.
+    kind: str
+    #: Seconds its tokens are valid for (``expired`` tokens ran out that long ago).
+    lifetime: int
+
+
+@dataclass(frozen=True)
+class OAuthListener:
+    """
+    The OAUTHBEARER listener of the test broker and its local OAuth token server.
+
+    ``clients`` maps a role to a test client: ``valid`` (hour-long tokens),
+    ``short_lived`` (10-second tokens), ``expired`` (a token that expired an hour
+    ago), ``bad_signature`` (signed by a key the JWKS lacks) and
+    ``wrong_audience``. Any client with a wrong secret gets HTTP 401.
+    """
+
+    bootstrap: str
+    ca: str
+    token_endpoint: str
+    jwks_url: str
+    issuer: str
+    audience: str
+    scope: str
+    clients: dict[str, OAuthClient]
+
+    def env(self, role: str = "valid") -> dict[str, str]:
+        """The ``KAFFE_*`` variables ``scripts/kafka oauth-env --client ROLE`` prints."""
+        client = self.clients[role]
+        return {
+            "KAFFE_ENDPOINTS": self.bootstrap,
+            "KAFFE_SSL_CA": self.ca,
+            "KAFFE_SASL_MECHANISM": "OAUTHBEARER",
+            "KAFFE_SASL_OIDC_TOKEN_ENDPOINT_URL": self.token_endpoint,
+            "KAFFE_SASL_OIDC_CLIENT_ID": client.client_id,
+            "KAFFE_SASL_OIDC_CLIENT_SECRET": client.client_secret,
+            "KAFFE_SASL_OIDC_SCOPE": self.scope,
+        }
+
+    def librdkafka_config(
+        self, role: str = "valid", *, secret: str | None = None
+    ) -> dict[str, Any]:
+        """A confluent-kafka configuration logging in as a test client with librdkafka's OIDC."""
+        client = self.clients[role]
+        return {
+            "bootstrap.servers": self.bootstrap,
+            "security.protocol": "SASL_SSL",
+            "ssl.ca.pem": self.ca,
+            "sasl.mechanism": "OAUTHBEARER",
+            "sasl.oauthbearer.method": "oidc",
+            "sasl.oauthbearer.token.endpoint.url": self.token_endpoint,
+            "sasl.oauthbearer.client.id": client.client_id,
+            "sasl.oauthbearer.client.secret": client.client_secret if secret is None else secret,
+            "sasl.oauthbearer.scope": self.scope,
+        }
+
+
 @pytest.fixture(scope="session")
 def kafka() -> Cluster:
-    """The single-broker test cluster (PLAINTEXT, plus SSL and SASL_SSL listeners)."""
+    """The single-broker test cluster (PLAINTEXT, plus SSL, SASL_SSL and OAUTHBEARER)."""
     existing = os.environ.get("KAFFE_TEST_BOOTSTRAP")
     if existing:
         return Cluster(bootstrap=existing, state={}, env=dict(os.environ))
     return start_cluster()
+
+
+@pytest.fixture(scope="session")
+def oauth(kafka: Cluster) -> OAuthListener:
+    """The OAUTHBEARER listener, its CA, the token endpoint and the test clients."""
+    settings = kafka.state.get("oauth")
+    listener = kafka.state.get("bootstrap", {}).get("oauthbearer")
+    if not settings or not listener:
+        pytest.skip("needs the OAUTHBEARER listener of scripts/kafka")
+    return OAuthListener(
+        bootstrap=listener,
+        ca=Path(kafka.state["tls"]["ca"]).read_text(encoding="ascii"),
+        token_endpoint=settings["token_endpoint"],
+        jwks_url=settings["jwks_url"],
+        issuer=settings["issuer"],
+        audience=settings["audience"],
+        scope=settings["scope"],
+        clients={
+            role: OAuthClient(
+                client["client_id"], client["client_secret"], client["kind"], client["lifetime"]
+            )
+            for role, client in settings["clients"].items()
+        },
+    )
 
 
 @pytest.fixture(scope="session")
