@@ -41,7 +41,7 @@ from ._errors import (
 )
 from ._observers import Observer
 from ._producer import DeliveryFuture, Producer
-from ._statistics import Statistics
+from ._statistics import BrokerStatistics, PartitionStatistics, Statistics
 from ._types import Delivery, Message, OutgoingMessage
 
 try:
@@ -54,6 +54,7 @@ __all__ = [
     "AuthenticationError",
     "AuthorizationError",
     "BatchProduceError",
+    "BrokerStatistics",
     "BrokerUnavailableError",
     "ConfigError",
     "Delivery",
@@ -67,6 +68,7 @@ __all__ = [
     "MessageTypeError",
     "Observer",
     "OutgoingMessage",
+    "PartitionStatistics",
     "PartitionStrategyError",
     "ProduceError",
     "Producer",
