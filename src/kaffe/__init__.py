@@ -41,7 +41,7 @@ from ._errors import (
 )
 from ._observers import Observer
 from ._producer import DeliveryFuture, Producer
-from ._statistics import Statistics
+from ._statistics import BrokerStatistics, PartitionStatistics, Statistics
 from ._types import Delivery, Message, OutgoingMessage
 
 try:
@@ -54,6 +54,7 @@ __all__ = [  # noqa: RUF022 - plain sorted() order, which tests/test_init.py che
     "AuthenticationError",
     "AuthorizationError",
     "BatchProduceError",
+    "BrokerStatistics",
     "BrokerUnavailableError",
     "ConfigError",
     "Delivery",
@@ -68,6 +69,7 @@ __all__ = [  # noqa: RUF022 - plain sorted() order, which tests/test_init.py che
     "OIDC",
     "Observer",
     "OutgoingMessage",
+    "PartitionStatistics",
     "PartitionStrategyError",
     "ProduceError",
     "Producer",

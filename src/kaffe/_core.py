@@ -772,6 +772,21 @@ class ProducerBase:
         """The configured topics, broker-side names."""
         return self.config.topics
 
+    def statistics(self) -> Statistics | None:
+        """
+        The latest librdkafka statistics snapshot, or ``None``.
+
+        Snapshots arrive every ``statistics_interval`` seconds (off by default); each
+        is parsed once, on the engine's thread, never on the caller's.
+
+        Returns:
+            The snapshot, or ``None`` before the first one (or with statistics off).
+
+        .. versionadded:: 0.2.0
+        """
+        engine = getattr(self, "_engine", None)
+        return None if engine is None else engine.statistics
+
     def _state_name(self) -> str:
         engine = getattr(self, "_engine", None)
         return "unopened" if engine is None else str(engine.state.value)

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import json
 import logging
 import os
 import threading
@@ -456,13 +455,14 @@ class Engine:
         self._wake.set()
 
     def _publish_statistics(self) -> None:
+        """Parse the latest snapshot (once, on the poller) and hand it out."""
         text, self._statistics_text = self._statistics_text, None
         if text is None:
             return
         try:
-            statistics = Statistics(json.loads(text))
-        except ValueError:
-            logger.debug("librdkafka statistics were not valid JSON; skipped")
+            statistics = Statistics.from_json(text)
+        except KaffeError as error:
+            logger.debug("librdkafka statistics skipped: %s", error)
             return
         self.statistics = statistics
         callback = self._on_statistics
@@ -542,8 +542,16 @@ class Engine:
     def _run_poller(self) -> None:
         rk = self.rk
         seen = self.produced
+        # librdkafka emits statistics only while someone polls: with statistics on, an
+        # idle poller looks in once per interval.
+        idle_wait = self.config.statistics_interval
         while True:
-            self._wake.wait()
+            if not self._wake.wait(idle_wait) and self.poll_lock.acquire(blocking=False):
+                try:
+                    if self.state is _OPEN:
+                        rk.poll(0)
+                finally:
+                    self.poll_lock.release()
             self._wake.clear()
             if self._stopping:
                 return
