@@ -81,8 +81,11 @@ Run:
     py-spy record -o profile.svg -- .venv/bin/python bench/produce.py --only threads.8
 
 The peers come with the bench extra: ``pip install -e '.[bench]'``; a peer that is
-not installed (or kcat, or java) is skipped with a note. Honours KAFFE_KAFKA_DIR and
-KAFFE_KAFKA_PORT like ``scripts/kafka``.
+not installed (or kcat, or java) is skipped with a note. The benchmark starts (or
+reuses) its own broker in ``.kafka-bench/`` on port 29392 with the JVM's full JIT, apart
+from the tests' broker; KAFFE_KAFKA_DIR and KAFFE_KAFKA_PORT move it, and ``--bootstrap``
+uses any running cluster instead. Stop it with
+``KAFFE_KAFKA_DIR=.kafka-bench scripts/kafka down``.
 """
 
 from __future__ import annotations
@@ -1323,14 +1326,25 @@ class Row:
         }
 
 
+#: The benchmark's own broker, apart from the tests' (unless KAFFE_KAFKA_DIR/PORT say
+#: otherwise), with the JVM's full JIT and a fixed heap: the harness's default start-up
+#: tuning (C1 only) would make the broker, not the clients, the bottleneck.
+BENCH_BROKER_ENV = {
+    "KAFFE_KAFKA_DIR": str(REPO / ".kafka-bench"),
+    "KAFFE_KAFKA_PORT": "29392",
+    "KAFFE_KAFKA_JVM_OPTS": "-XX:TieredStopAtLevel=4 -Xms1g -Xmx1g",
+}
+
+
 def script(*args: str, timeout: float = 600) -> str:
-    """Run ``scripts/kafka`` and return its stdout."""
+    """Run ``scripts/kafka`` (for the benchmark's broker) and return its stdout."""
     result = subprocess.run(
         [sys.executable, str(SCRIPT), *args],
         capture_output=True,
         text=True,
         timeout=timeout,
         check=False,
+        env={**BENCH_BROKER_ENV, **os.environ},
     )
     if result.returncode != 0:
         raise SystemExit(f"scripts/kafka {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
@@ -1349,11 +1363,42 @@ def kafka_classpath() -> str:
 def ensure_broker() -> str:
     """Reuse the running broker, or start one; return its PLAINTEXT address."""
     status = subprocess.run(
-        [sys.executable, str(SCRIPT), "status"], capture_output=True, text=True, timeout=60
+        [sys.executable, str(SCRIPT), "status"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**BENCH_BROKER_ENV, **os.environ},
     )
     if status.returncode != 0:
         script("up")
     return script("bootstrap", "--listener", "plaintext").strip().splitlines()[-1]
+
+
+def warm_broker(bootstrap: str, topic: str, *, quick: bool) -> None:
+    """
+    Run the broker's request paths hot before anything is timed, the same for every side.
+
+    A fresh JVM interprets before it compiles: the first rounds would otherwise measure
+    the broker's warm-up. This sends pipelined batches and single acknowledged messages
+    with a raw producer, for a few seconds.
+    """
+    producer = confluent_kafka.Producer(raw_config(bootstrap))
+    deadline = time.monotonic() + (3 if quick else 15)
+    sent = 0
+    while time.monotonic() < deadline:
+        for number in range(20_000):
+            while True:
+                try:
+                    producer.produce(topic, VALUE, KEYS[number % len(KEYS)])
+                    break
+                except BufferError:
+                    producer.poll(0.01)
+        producer.flush(60)
+        for number in range(500):
+            producer.produce(topic, VALUE, KEYS[number % len(KEYS)])
+            producer.flush(10)
+        sent += 20_500
+    producer.flush(60)
 
 
 def create_topic(bootstrap: str, prefix: str = "bench-produce") -> str:
@@ -1738,6 +1783,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     bootstrap = args.bootstrap or ensure_broker()
     topic = create_topic(bootstrap)
+    say("warming the broker up (its JIT compiler settles before any side is timed)")
+    warm_broker(bootstrap, topic, quick=args.quick)
     bench = Bench(bootstrap, topic, sizes)
     notes = []
     observers_note = None

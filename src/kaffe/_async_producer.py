@@ -150,9 +150,12 @@ class AsyncProducer(ProducerBase):
         self._hand_off: _LoopHandOff | None = None
         #: True while a serving turn is scheduled on the loop (see ``_serve_soon``).
         self._serve_scheduled = False
-        #: Futures ``produce_sync`` awaits, with their deadlines (loop time), oldest first.
-        #: One watchdog timer fails overdue ones: far cheaper than a timer per message.
-        self._awaited: dict[asyncio.Future[Delivery], float] = {}
+        #: Futures ``produce_sync`` awaits, with their deadlines (loop time), oldest first;
+        #: settled ones leave when the watchdog passes them. One watchdog timer fails
+        #: overdue ones: far cheaper than a timer per message.
+        self._awaited: collections.deque[tuple[float, asyncio.Future[Delivery]]] = (
+            collections.deque()
+        )
         self._watchdog: asyncio.TimerHandle | None = None
         self._closing = False
 
@@ -243,37 +246,52 @@ class AsyncProducer(ProducerBase):
 
     # --- producing ------------------------------------------------------------------------
 
-    async def _hand_over(
+    def _hand_over(
         self, engine: Engine, message: OutgoingMessage, started: float
-    ) -> asyncio.Future[Delivery]:
-        """Hand one message to librdkafka, waiting without blocking while its queue is full."""
+    ) -> tuple[asyncio.Future[Delivery], _AsyncWaiter | None]:
+        """
+        Hand one message to librdkafka at once, without awaiting anything.
+
+        Returns:
+            Its future, and ``None``; or, when librdkafka's queue is full, the future and
+            the waiter still to hand over (see :meth:`_hand_over_when_room`).
+        """
         loop = self._loop
         assert loop is not None
-        assert self._hand_off is not None
         future: asyncio.Future[Delivery] = loop.create_future()
-        waiter = _AsyncWaiter(self._core, future, self._hand_off)
+        waiter = _AsyncWaiter(self._core, future, self._hand_off)  # type: ignore[arg-type]
         if not engine.send((message,), (waiter,), None, started):
-            deadline = loop.time() + self._queue_full_timeout
-            while True:
-                await asyncio.sleep(_QUEUE_FULL_PAUSE)
-                engine = self._open_engine()
-                if engine.send((message,), (waiter,), None, started):
-                    break
-                if loop.time() >= deadline:
-                    error = QueueFullError(
-                        f"librdkafka's queue stayed full for {self._queue_full_timeout:g}s "
-                        f"while producing to {message.topic!r}; the cluster is not keeping up",
-                        topic=message.topic,
-                        partition=message.partition,
-                        reason="queue full",
-                        retriable=True,
-                    )
-                    waiter(error, None)
-                    raise error
-        self._produced(engine)
-        return future
+            return future, waiter
+        if not self._serve_scheduled:
+            self._produced()
+        return future, None
 
-    def _produced(self, engine: Engine) -> None:
+    async def _hand_over_when_room(
+        self, message: OutgoingMessage, waiter: _AsyncWaiter, started: float
+    ) -> None:
+        """Offer a message again while librdkafka's queue is full, sleeping between tries."""
+        loop = self._loop
+        assert loop is not None
+        deadline = loop.time() + self._queue_full_timeout
+        while True:
+            await asyncio.sleep(_QUEUE_FULL_PAUSE)
+            engine = self._open_engine()
+            if engine.send((message,), (waiter,), None, started):
+                self._produced()
+                return
+            if loop.time() >= deadline:
+                error = QueueFullError(
+                    f"librdkafka's queue stayed full for {self._queue_full_timeout:g}s "
+                    f"while producing to {message.topic!r}; the cluster is not keeping up",
+                    topic=message.topic,
+                    partition=message.partition,
+                    reason="queue full",
+                    retriable=True,
+                )
+                waiter(error, None)
+                raise error
+
+    def _produced(self) -> None:
         if not self._serve_scheduled:
             # Serve reports on the loop once per loop iteration while it produces:
             # callbacks then run here, without a GIL hand-off per report.
@@ -345,7 +363,10 @@ class AsyncProducer(ProducerBase):
             message = self._core.message(args, headers, timestamp)
         except MissingMetadata:
             message = await self._message(args, headers, timestamp)
-        return await self._hand_over(engine, message, started)
+        future, waiting = self._hand_over(engine, message, started)
+        if waiting is not None:
+            await self._hand_over_when_room(message, waiting, started)
+        return future
 
     @overload
     async def produce_sync(
@@ -402,19 +423,19 @@ class AsyncProducer(ProducerBase):
         waiting = engine.sync_waiters
         waiting.append(None)  # from here on, whoever serves flushes instead of lingering
         try:
-            future = await self._hand_over(engine, message, started)
-            if future.done():
-                return future.result()
-            loop = self._loop
-            assert loop is not None
-            awaited = self._awaited
-            awaited[future] = loop.time() + engine.delivery_wait
-            if self._watchdog is None:
-                self._watchdog = loop.call_later(engine.delivery_wait, self._expire_overdue)
-            try:
-                return await future
-            finally:
-                del awaited[future]
+            future, stuck = self._hand_over(engine, message, started)
+            if stuck is not None:
+                await self._hand_over_when_room(message, stuck, started)
+            if not future.done():
+                loop = self._loop
+                assert loop is not None
+                awaited = self._awaited
+                while awaited and awaited[0][1].done():  # keep it short: drop settled ones
+                    awaited.popleft()
+                awaited.append((loop.time() + engine.delivery_wait, future))
+                if self._watchdog is None:
+                    self._watchdog = loop.call_later(engine.delivery_wait, self._expire_overdue)
+            return await future
         finally:
             waiting.pop()
 
@@ -425,25 +446,23 @@ class AsyncProducer(ProducerBase):
         assert loop is not None
         assert engine is not None
         now_ = loop.time()
-        overdue = []
-        next_deadline = None
-        for future, deadline in self._awaited.items():  # oldest first
+        awaited = self._awaited
+        while awaited:
+            deadline, future = awaited[0]
+            if future.done():  # settled in time: nothing to do
+                awaited.popleft()
+                continue
             if deadline > now_:
-                next_deadline = deadline
                 break
-            overdue.append(future)
-        for future in overdue:
-            if not future.done():  # a report that comes in later is ignored
-                future.set_exception(
-                    DeliveryTimeoutError(
-                        f"no delivery report within {engine.delivery_wait:g}s",
-                        reason="timed out",
-                        retriable=True,
-                    )
+            awaited.popleft()
+            future.set_exception(  # a report that comes in later is ignored
+                DeliveryTimeoutError(
+                    f"no delivery report within {engine.delivery_wait:g}s",
+                    reason="timed out",
+                    retriable=True,
                 )
-        self._watchdog = (
-            None if next_deadline is None else loop.call_at(next_deadline, self._expire_overdue)
-        )
+            )
+        self._watchdog = loop.call_at(awaited[0][0], self._expire_overdue) if awaited else None
 
     async def produce_batch_sync(
         self, topic: str, messages: Iterable[Message | tuple[Any, Any]]
@@ -489,7 +508,7 @@ class AsyncProducer(ProducerBase):
             # A full queue is waited out in a worker thread (the context goes along,
             # so observers see the caller's), never on the loop.
             await asyncio.to_thread(engine.send, built, slots, self._queue_full_timeout, started)
-            self._produced(engine)
+            self._produced()
             engine.wake_poller()
             if not done.done():
                 await asyncio.wait([done], timeout=engine.delivery_wait)

@@ -228,6 +228,8 @@ class Engine:
         waiters: Sequence[Waiter],
         wait: float | None,
         started: float = 0.0,
+        *,
+        serving: bool = False,
     ) -> int:
         """
         Hand messages to librdkafka, each with its waiter as the delivery callback.
@@ -250,6 +252,9 @@ class Engine:
                 (a single message only) returns at once instead: the asyncio face
                 waits without blocking and calls again.
             started: When the produce call began (for the observers).
+            serving: True when the caller serves delivery reports itself right after
+                (a synchronous caller leads the serving): the poller is then left asleep,
+                sparing a thread hand-off.
 
         Returns:
             How many messages were handed over or refused: 0 only when ``wait`` is
@@ -279,7 +284,7 @@ class Engine:
                     produced = self.produced = self.produced + 1
                     if not produced & _SERVE_MASK:
                         self.serve_inline()
-                    if not self.poller_busy and not self._wake.is_set():
+                    if not (serving or self.poller_busy or self._wake.is_set()):
                         self._wake.set()  # someone must serve the reports still to come
                     return 1
             observers = self.core.observers
@@ -338,7 +343,7 @@ class Engine:
                     produced = self.produced = self.produced + 1
                     if not produced & _SERVE_MASK:
                         self.serve_inline()
-                    if not self.poller_busy and not self._wake.is_set():
+                    if not (serving or self.poller_busy or self._wake.is_set()):
                         self._wake.set()
                 return len(messages)
             produce_batch = self.rk.produce_batch
@@ -371,7 +376,8 @@ class Engine:
                         self.produced = produced + taken
                         if (produced ^ (produced + taken)) & ~_SERVE_MASK:
                             self.serve_inline()
-                        self.wake_poller()
+                        if not serving:
+                            self.wake_poller()
                     start += full_from
                     if full_from == len(chunk):
                         deadline = 0.0

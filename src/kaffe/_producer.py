@@ -388,7 +388,13 @@ class Producer(ProducerBase):
         waiting = engine.sync_waiters
         waiting.append(None)  # from here on, whoever serves flushes instead of lingering
         try:
-            engine.send((message,), (waiter,), self._queue_full_timeout, started)
+            engine.send(
+                (message,),
+                (waiter,),
+                self._queue_full_timeout,
+                started,
+                serving=len(waiting) == 1,  # a lone waiter serves itself; see _wait
+            )
             self._wait(waiter.lock, waiter.is_done, time.monotonic() + engine.delivery_wait)
         finally:
             waiting.pop()
@@ -506,7 +512,7 @@ class Producer(ProducerBase):
         waiting = engine.sync_waiters
         waiting.append(None)  # the batch is waited for: whoever serves flushes, not lingers
         try:
-            engine.send(built, batch.slots(core), self._queue_full_timeout, started)
+            engine.send(built, batch.slots(core), self._queue_full_timeout, started, serving=True)
             if not batch.is_done():
                 self._wait(batch.lock, batch.is_done, time.monotonic() + engine.delivery_wait)
         finally:
@@ -515,19 +521,21 @@ class Producer(ProducerBase):
 
     def _wait(self, lock: threading.Lock, done: Callable[[], bool], deadline: float) -> None:
         """
-        Wait until ``done()`` or the deadline: lead the serving if nobody does, else follow.
+        Wait until ``done()`` or the deadline.
 
-        A follower sleeps on ``lock`` (released by its last outcome), waking the
-        poller to serve for it, and tries to lead again between naps in case the
-        thread serving now steps down.
+        A lone waiter serves librdkafka's events itself, so no thread hand-off stands
+        between its report and its return. When others wait too, the poller serves
+        everyone (flushing, so nobody waits for ``linger.ms``) and each waiter sleeps
+        on ``lock``, which its last outcome releases: waiters then wake in parallel
+        instead of queueing behind one another for the poll lock.
         """
         engine = self._engine
         while True:
-            if not engine.serve_until(done, deadline):
+            if len(engine.sync_waiters) > 1 or not engine.serve_until(done, deadline):
                 engine.wake_poller()
             elif done():
                 return
-            # Another thread serves, or this one stopped because the producer is closing
+            # The poller serves, or this thread stopped because the producer is closing
             # (close() then delivers or drops the message, and its outcome opens the lock).
             remaining = deadline - time.monotonic()
             if remaining <= 0 or lock.acquire(timeout=min(remaining, _FOLLOWER_NAP)):
