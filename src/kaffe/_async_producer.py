@@ -282,9 +282,9 @@ class AsyncProducer(ProducerBase):
             if loop.time() >= deadline:
                 error = QueueFullError(
                     f"librdkafka's queue stayed full for {self._queue_full_timeout:g}s "
-                    f"while producing to {message.topic!r}; the cluster is not keeping up",
-                    topic=message.topic,
-                    partition=message.partition,
+                    f"while producing to {message[0]!r}; the cluster is not keeping up",
+                    topic=message[0],
+                    partition=message[1],
                     reason="queue full",
                     retriable=True,
                 )

@@ -190,6 +190,8 @@ class Engine:
         #: handle is released only once none is (``append``/``pop`` are atomic).
         self._users: collections.deque[None] = collections.deque()
         self._wake = threading.Event()
+        #: True from a wake-up until the poller takes it: spares Event.set per message.
+        self._wake_pending = False
         self.poller_busy = False
         self._stopping = False
         self._refresh_wake = threading.Event()
@@ -284,8 +286,8 @@ class Engine:
                     produced = self.produced = self.produced + 1
                     if not produced & _SERVE_MASK:
                         self.serve_inline()
-                    if not (serving or self.poller_busy or self._wake.is_set()):
-                        self._wake.set()  # someone must serve the reports still to come
+                    if not (serving or self.poller_busy or self._wake_pending):
+                        self.wake_poller()  # someone must serve the reports still to come
                     return 1
             observers = self.core.observers
             groups = (
@@ -343,8 +345,8 @@ class Engine:
                     produced = self.produced = self.produced + 1
                     if not produced & _SERVE_MASK:
                         self.serve_inline()
-                    if not (serving or self.poller_busy or self._wake.is_set()):
-                        self._wake.set()
+                    if not (serving or self.poller_busy or self._wake_pending):
+                        self.wake_poller()
                 return len(messages)
             produce_batch = self.rk.produce_batch
             assert wait is not None
@@ -542,7 +544,8 @@ class Engine:
 
     def wake_poller(self) -> None:
         """Make sure the background poller serves what is outstanding."""
-        if not self.poller_busy:
+        if not self.poller_busy and not self._wake_pending:
+            self._wake_pending = True
             self._wake.set()
 
     def _run_poller(self) -> None:
@@ -559,6 +562,7 @@ class Engine:
                 finally:
                     self.poll_lock.release()
             self._wake.clear()
+            self._wake_pending = False
             if self._stopping:
                 return
             if self._statistics_text is not None:

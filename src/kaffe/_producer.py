@@ -226,6 +226,29 @@ for _name in ("_condition", "_state", "_waiters", "_done_callbacks", "_result", 
 del _name, _field
 
 
+_new_future = object.__new__
+
+
+def _bound_futures(core: Core) -> type[DeliveryFuture]:
+    """
+    A :class:`DeliveryFuture` type bound to one producer's core.
+
+    ``produce()`` runs once per message, and most futures are never waited on: with
+    the core on the type, a future is made by ``object.__new__`` alone, without a
+    constructor call or an attribute to set.
+    """
+    return type(
+        DeliveryFuture.__name__,
+        (DeliveryFuture,),
+        {
+            "__slots__": (),
+            "__module__": DeliveryFuture.__module__,
+            "__qualname__": DeliveryFuture.__qualname__,
+            "core": core,
+        },
+    )
+
+
 class _ThreadBatch(Batch):
     """A batch a thread waits for: its lock opens when the last outcome is in."""
 
@@ -271,6 +294,7 @@ class Producer(ProducerBase):
         self, config: ProducerConfig | None = None, /, **options: Unpack[ProducerOptions]
     ) -> None:
         super().__init__(config, **options)
+        self._future_type = _bound_futures(self._core)
         engine = self._engine = Engine(self._core)
         try:
             engine.analyse_configured()
@@ -400,10 +424,10 @@ class Producer(ProducerBase):
             waiting.pop()
         if not waiter.done:
             raise DeliveryTimeoutError(
-                f"no delivery report for topic {message.topic!r} partition "
-                f"{message.partition} within {engine.delivery_wait:g}s",
-                topic=message.topic,
-                partition=message.partition,
+                f"no delivery report for topic {message[0]!r} partition "
+                f"{message[1]} within {engine.delivery_wait:g}s",
+                topic=message[0],
+                partition=message[1],
                 reason="timed out",
                 retriable=True,
             )
@@ -467,7 +491,7 @@ class Producer(ProducerBase):
             message = core.message(args, headers, timestamp)
         except MissingMetadata:
             message = self._message(args, headers, timestamp)
-        future = DeliveryFuture(core)
+        future = _new_future(self._future_type)  # no per-instance setup: see _bound_futures
         engine.send((message,), (future,), self._queue_full_timeout, started)
         return future
 
