@@ -318,7 +318,8 @@ def test_ctrl_c_stops_after_the_batch_in_flight_and_reports_what_was_produced(
 
     def feed() -> None:  # lines until the command has gone
         block = b"".join(b"value %d\n" % number for number in range(1000))
-        with contextlib.suppress(OSError):
+        # OSError: the pipe broke; ValueError: communicate() closed stdin meanwhile.
+        with contextlib.suppress(OSError, ValueError):
             while True:
                 command.stdin.write(block)  # type: ignore[union-attr]
 
