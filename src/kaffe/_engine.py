@@ -920,12 +920,12 @@ def _create_with_token_provider(
     """
     Create the librdkafka handle of a producer whose tokens come from a ``token_provider``.
 
-    confluent-kafka's constructor waits for the first token, checking once a second
-    for a fixed 10 s, and nothing interrupts that wait: a provider that raises would
-    hold start-up for the whole 10 s, whatever ``start_timeout`` says. So the handle
-    is created on a helper thread, and start-up ends as soon as the provider fails or
-    ``timeout`` runs out. The helper thread then finishes on its own, and closes a
-    handle created after all.
+    confluent-kafka's constructor waits for the first token, looking once a second for
+    a fixed 10 s, and nothing interrupts that wait: a provider that raises would hold
+    start-up for the whole 10 s, whatever ``start_timeout`` says. So the handle is
+    created on a helper thread, and start-up ends as soon as the provider fails, or
+    once ``timeout`` has passed without a token. The helper thread then finishes on
+    its own, and closes a handle created after all.
 
     Raises:
         AuthenticationError: The provider failed, or returned no token within ``timeout``.
@@ -952,9 +952,10 @@ def _create_with_token_provider(
     helper = threading.Thread(target=create, name="kaffe-start", daemon=True)
     helper.start()
     deadline = time.monotonic() + timeout
-    while not created.is_set():
-        remaining = deadline - time.monotonic()
-        if refresher.failed.wait(max(min(remaining, _PROVIDER_CHECK), 0)) or remaining <= 0:
+    while not created.wait(_PROVIDER_CHECK):
+        # Once a token is set, the constructor returns at its next look: wait for it.
+        no_token = refresher.expires_at is None and time.monotonic() >= deadline
+        if refresher.failure is not None or no_token:
             with lock:
                 if not created.is_set():
                     abandoned = True

@@ -15,7 +15,6 @@ import logging
 import math
 import os
 import re
-import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -353,20 +352,17 @@ class TokenRefresher:
         provider: The user's function.
         name: The provider's qualified name, used in errors.
         failure: The error of the last call, or ``None`` after a call that worked.
-        failed: Set whenever a call fails (cleared by one that works), so a waiting
-            thread learns of a failure at once.
         expires_at: When the last token the provider returned expires (epoch
             seconds, as the provider said), or ``None`` before the first.
         secrets: Strings to mask in the log line of a failed refresh.
     """
 
-    __slots__ = ("expires_at", "failed", "failure", "name", "provider", "secrets")
+    __slots__ = ("expires_at", "failure", "name", "provider", "secrets")
 
     def __init__(self, provider: TokenProvider) -> None:
         self.provider = provider
         self.name = callable_name(provider)
         self.failure: AuthenticationError | None = None
-        self.failed = threading.Event()
         self.expires_at: float | None = None
         self.secrets: Iterable[str] = ()
 
@@ -391,12 +387,10 @@ class TokenRefresher:
             token, expires_at = self._ask()
         except AuthenticationError as failure:
             self.failure = failure
-            self.failed.set()
             if self.expires_at is not None:
                 self._log_failed_refresh(failure)
             raise
         self.failure = None
-        self.failed.clear()
         self.expires_at = expires_at
         return token, expires_at - TOKEN_EXPIRY_MARGIN
 
