@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import logging
 import threading
 import time
 from pathlib import Path
@@ -463,9 +464,98 @@ def test_a_failing_provider_fails_the_producer_with_an_error_naming_it() -> None
             sasl=kaffe.SASLConfig("OAUTHBEARER", token_provider=broken_provider),
             client_config={"log_level": 0},
         )
-    # confluent-kafka gives the first token a fixed 10 s before its constructor fails.
-    assert time.monotonic() - started < 15
+    # At once: not after the fixed 10 s confluent-kafka's constructor gives the first token.
+    assert time.monotonic() - started < 3
     assert isinstance(raised.value.__cause__, RuntimeError)
+
+
+def test_a_start_timeout_shorter_than_confluent_kafkas_first_look_still_gets_the_token() -> None:
+    # confluent-kafka looks for the first token once a second: a working provider must
+    # not fail start-up because start_timeout ran out before that first look.
+    with pytest.raises(kaffe.BrokerUnavailableError) as raised:
+        kaffe.Producer(
+            endpoints="127.0.0.1:9",
+            sasl=kaffe.SASLConfig("OAUTHBEARER", token_provider=_token),
+            start_timeout=0.3,
+            client_config={"log_level": 0},
+        )
+    assert not isinstance(raised.value, kaffe.AuthenticationError), raised.value
+
+
+def test_a_failed_refresh_is_logged_naming_the_provider_and_the_time_left(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    answers: list[Any] = [("token", time.time() + 60), PermissionError(f"vault said {OIDC_SECRET}")]
+
+    def fetch_from_vault() -> tuple[str, float]:
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer  # type: ignore[no-any-return]
+
+    refresher = TokenRefresher(fetch_from_vault)
+    refresher.secrets = (OIDC_SECRET,)
+    refresher("")
+    with caplog.at_level(logging.DEBUG, logger="kaffe"), pytest.raises(kaffe.AuthenticationError):
+        refresher("")
+
+    [record] = caplog.records
+    assert (record.name, record.levelno) == ("kaffe", logging.ERROR)
+    assert record.getMessage() == (
+        "sasl.token_provider test_a_failed_refresh_is_logged_naming_the_provider_and_the_time_left"
+        ".<locals>.fetch_from_vault raised PermissionError: vault said ***; the current token "
+        "expires in 60s; librdkafka keeps using it and asks again in 10s"
+    )
+
+
+def test_a_failed_refresh_after_the_token_expired_says_what_that_means(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    refresher = TokenRefresher(lambda: ("token", 1000.0))
+    refresher.expires_at = time.time() - 30
+
+    with caplog.at_level(logging.ERROR, logger="kaffe"), pytest.raises(kaffe.AuthenticationError):
+        refresher("")
+
+    assert (
+        caplog.records[0]
+        .getMessage()
+        .endswith(
+            "; the current token expired 30s ago, so the brokers refuse new sessions and messages "
+            "fail after delivery_timeout; librdkafka asks again in 10s"
+        )
+    )
+
+
+def test_a_failed_first_call_is_raised_at_start_up_not_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def down() -> tuple[str, float]:
+        raise OSError("down")
+
+    refresher = TokenRefresher(down)
+    with caplog.at_level(logging.DEBUG, logger="kaffe"), pytest.raises(kaffe.AuthenticationError):
+        refresher("")
+
+    assert caplog.records == []
+
+
+def test_the_expiry_of_the_last_token_is_kept_through_a_failure() -> None:
+    answers: list[Any] = [("token", time.time() + 60), OSError("down")]
+
+    def flaky() -> tuple[str, float]:
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer  # type: ignore[no-any-return]
+
+    refresher = TokenRefresher(flaky)
+    refresher("")
+    first = refresher.expires_at
+    assert first is not None
+    with pytest.raises(kaffe.AuthenticationError):
+        refresher("")
+    assert refresher.expires_at == first
 
 
 # --- SASL: GSSAPI (Kerberos) ------------------------------------------------------------------

@@ -89,6 +89,8 @@ _RELEASE_WAIT = 5.0
 #: Seconds between looks for a refused TLS handshake or SASL login while waiting for
 #: metadata: librdkafka retries a refused login forever, so waiting longer cannot help.
 _REFUSAL_CHECK_INTERVAL = 0.5
+#: Seconds between looks, while the handle is created, for a token provider's failure.
+_PROVIDER_CHECK = 0.05
 #: Seconds between looks for room while librdkafka's queue is full.
 _ROOM_SLICE = 0.005
 #: Messages per ``produce_batch`` call.
@@ -157,10 +159,16 @@ class Engine:
         properties["logger"] = LibrdkafkaLog(self.secrets)
         if properties.get("statistics.interval.ms"):
             properties["stats_cb"] = self._on_statistics_json
+        refresher = properties.get("oauth_cb")
         try:
-            self.rk: Any = confluent_kafka.Producer(properties)
+            if isinstance(refresher, TokenRefresher):
+                refresher.secrets = self.secrets
+                self.rk: Any = _create_with_token_provider(
+                    properties, refresher, config.start_timeout, self.secrets
+                )
+            else:
+                self.rk = confluent_kafka.Producer(properties)
         except KafkaException as error:
-            refresher = properties.get("oauth_cb")
             if isinstance(refresher, TokenRefresher) and (
                 refresher.failure is not None
                 or isinstance(translate_kafka_error(error.args[0]), AuthenticationError)
@@ -914,6 +922,59 @@ class Engine:
                     self.poll(0)
             finally:
                 self.poll_lock.release()
+
+
+def _create_with_token_provider(
+    properties: dict[str, Any], refresher: TokenRefresher, timeout: float, secrets: Sequence[str]
+) -> Any:
+    """
+    Create the librdkafka handle of a producer whose tokens come from a ``token_provider``.
+
+    confluent-kafka's constructor waits for the first token, looking once a second for
+    a fixed 10 s, and nothing interrupts that wait: a provider that raises would hold
+    start-up for the whole 10 s, whatever ``start_timeout`` says. So the handle is
+    created on a helper thread, and start-up ends as soon as the provider fails, or
+    once ``timeout`` has passed without a token. The helper thread then finishes on
+    its own, and closes a handle created after all.
+
+    Raises:
+        AuthenticationError: The provider failed, or returned no token within ``timeout``.
+        KafkaException: confluent-kafka refused the configuration.
+    """
+    lock = threading.Lock()
+    created = threading.Event()
+    outcome: list[Any] = []  # the handle, or the exception the constructor raised
+    abandoned = False
+
+    def create() -> None:
+        try:
+            handle: Any = confluent_kafka.Producer(properties)
+        except BaseException as error:
+            handle = error
+        with lock:
+            outcome.append(handle)
+            created.set()
+            if not abandoned or isinstance(handle, BaseException):
+                return
+        with contextlib.suppress(Exception):  # nobody waits for it any more
+            handle.close()
+
+    helper = threading.Thread(target=create, name="kaffe-start", daemon=True)
+    helper.start()
+    deadline = time.monotonic() + timeout
+    while not created.wait(_PROVIDER_CHECK):
+        # Once a token is set, the constructor returns at its next look: wait for it.
+        no_token = refresher.expires_at is None and time.monotonic() >= deadline
+        if refresher.failure is not None or no_token:
+            with lock:
+                if not created.is_set():
+                    abandoned = True
+                    failure = refresher.startup_error(secrets, waited=timeout)
+                    raise failure from failure.__cause__
+    result = outcome[0]
+    if isinstance(result, BaseException):
+        raise result
+    return result
 
 
 def _announce(

@@ -11,6 +11,7 @@ Each turns itself into librdkafka properties.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import os
 import re
@@ -26,6 +27,7 @@ __all__ = [
     "OIDC",
     "SASL_MECHANISMS",
     "TOKEN_EXPIRY_MARGIN",
+    "TOKEN_RETRY_INTERVAL",
     "SASLConfig",
     "SSLConfig",
     "TokenProvider",
@@ -57,8 +59,13 @@ _LATEST_EPOCH_SECONDS = 1e11
 #: the token expires this much earlier makes even a short-lived token refresh before expiry.
 TOKEN_EXPIRY_MARGIN = 1.0
 
+#: Seconds after a failed token refresh before librdkafka calls the provider again.
+TOKEN_RETRY_INTERVAL = 10.0
+
 #: A function returning ``(token, expires_at_epoch_seconds)`` for OAUTHBEARER.
 TokenProvider = Callable[[], "tuple[str, float]"]
+
+logger = logging.getLogger("kaffe")
 
 
 def _masked(value: object) -> str:
@@ -336,18 +343,28 @@ class TokenRefresher:
     in :attr:`failure` for the producer to raise: confluent-kafka itself only logs
     that "the OAuth callback raised an exception".
 
+    A failed refresh (a failure after a token was set) is also logged as an error on
+    the ``kaffe`` logger, naming the provider and saying how long the current token
+    still lasts: librdkafka keeps using it and asks again
+    :data:`TOKEN_RETRY_INTERVAL` seconds later.
+
     Attributes:
         provider: The user's function.
         name: The provider's qualified name, used in errors.
         failure: The error of the last call, or ``None`` after a call that worked.
+        expires_at: When the last token the provider returned expires (epoch
+            seconds, as the provider said), or ``None`` before the first.
+        secrets: Strings to mask in the log line of a failed refresh.
     """
 
-    __slots__ = ("failure", "name", "provider")
+    __slots__ = ("expires_at", "failure", "name", "provider", "secrets")
 
     def __init__(self, provider: TokenProvider) -> None:
         self.provider = provider
         self.name = callable_name(provider)
         self.failure: AuthenticationError | None = None
+        self.expires_at: float | None = None
+        self.secrets: Iterable[str] = ()
 
     def __repr__(self) -> str:
         return f"TokenRefresher({self.name})"
@@ -366,6 +383,19 @@ class TokenRefresher:
         Raises:
             AuthenticationError: The provider raised or returned something unusable.
         """
+        try:
+            token, expires_at = self._ask()
+        except AuthenticationError as failure:
+            self.failure = failure
+            if self.expires_at is not None:
+                self._log_failed_refresh(failure)
+            raise
+        self.failure = None
+        self.expires_at = expires_at
+        return token, expires_at - TOKEN_EXPIRY_MARGIN
+
+    def _ask(self) -> tuple[str, float]:
+        """Call the provider and check its answer."""
         try:
             result = self.provider()
         except Exception as error:
@@ -397,10 +427,27 @@ class TokenRefresher:
             raise self._fail(f"returned a token that expired {-left:.0f}s ago")
         if left <= TOKEN_EXPIRY_MARGIN:
             raise self._fail(f"returned a token that expires in {left:.1f}s, too soon to use")
-        self.failure = None
-        return token, float(expires_at) - TOKEN_EXPIRY_MARGIN
+        return token, float(expires_at)
 
-    def startup_error(self, secrets: Iterable[str]) -> AuthenticationError:
+    def _log_failed_refresh(self, failure: AuthenticationError) -> None:
+        assert self.expires_at is not None
+        left = self.expires_at - time.time()
+        if left > 0:
+            outlook = (
+                f"the current token expires in {left:.0f}s; librdkafka keeps using it and "
+                f"asks again in {TOKEN_RETRY_INTERVAL:g}s"
+            )
+        else:
+            outlook = (
+                f"the current token expired {-left:.0f}s ago, so the brokers refuse new "
+                "sessions and messages fail after delivery_timeout; librdkafka asks again "
+                f"in {TOKEN_RETRY_INTERVAL:g}s"
+            )
+        logger.error("%s; %s", redact(failure.message, self.secrets), outlook)
+
+    def startup_error(
+        self, secrets: Iterable[str], waited: float | None = None
+    ) -> AuthenticationError:
         """
         The error to raise when the client could not start for want of a first token.
 
@@ -409,6 +456,7 @@ class TokenRefresher:
 
         Args:
             secrets: Strings to mask in the message.
+            waited: The seconds start-up waited for the first token, when known.
 
         Returns:
             The provider's failure (its cause kept), or a timeout naming the provider.
@@ -416,7 +464,8 @@ class TokenRefresher:
         if self.failure is not None:
             message, cause = self.failure.message, self.failure.__cause__
         else:
-            message = f"sasl.token_provider {self.name} returned no token in time"
+            within = "in time" if waited is None else f"within {waited:g}s"
+            message = f"sasl.token_provider {self.name} returned no token {within}"
             cause = None
         error = AuthenticationError(
             redact(message, secrets), reason="token provider failed", retriable=False
@@ -431,7 +480,6 @@ class TokenRefresher:
             retriable=False,
         )
         failure.__cause__ = cause
-        self.failure = failure
         return failure
 
 

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 import signal
 import subprocess
 import threading
 import time
+import urllib.request
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 
 from kaffe import partitioners
 from tests.conftest import Record
@@ -337,3 +341,141 @@ def test_ctrl_c_stops_after_the_batch_in_flight_and_reports_what_was_produced(
     count = int(produced.group(1).replace(",", ""))
     assert count > 0
     assert len(read_back(topic)) == count
+
+
+# --- --metrics-port and --stats -------------------------------------------------------------
+
+
+def _scrape(url: str) -> dict[str, list[Sample]]:
+    """The samples of a /metrics page, by metric family."""
+    with urllib.request.urlopen(url, timeout=10) as answer:
+        text = answer.read().decode()
+    return {family.name: family.samples for family in text_string_to_metric_families(text)}
+
+
+def _outcomes(metrics: dict[str, list[Sample]], topic: str) -> dict[str, float]:
+    return {
+        sample.labels["result"]: sample.value
+        for sample in metrics.get("kaffe_produced_messages", [])
+        if sample.name == "kaffe_produced_messages_total" and sample.labels["topic"] == topic
+    }
+
+
+def _run_scraped(
+    topic: str, bootstrap: str, lines: list[bytes], *options: str
+) -> tuple[dict[str, list[Sample]], subprocess.CompletedProcess[str], str]:
+    """
+    Run ``kaffe produce --metrics-port 0 --stats`` and scrape its metrics while it runs.
+
+    The lines are written without closing stdin, so the command sends every full
+    batch and then waits for more input, still serving its metrics: the scrape
+    happens then, once every line has an outcome and the round trips are in.
+
+    Returns:
+        The metrics scraped, the finished command, and the URL it served.
+    """
+    with subprocess.Popen(
+        [*KAFFE, "produce", topic, "-e", bootstrap, "--metrics-port", "0", "--stats", *options],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "COLUMNS": "200"},
+    ) as command:
+        assert command.stdin is not None
+        assert command.stderr is not None
+        try:
+            announced = command.stderr.readline().decode()
+            assert announced.startswith("Serving Prometheus metrics at http://127.0.0.1:")
+            url = announced.split(" at ", 1)[1].strip()
+            command.stdin.write(b"\n".join(lines) + b"\n")
+            command.stdin.flush()
+            deadline = time.monotonic() + 30
+            metrics = _scrape(url)
+            while (
+                sum(_outcomes(metrics, topic).values()) < len(lines)
+                or "kaffe_broker_rtt_seconds" not in metrics
+            ) and time.monotonic() < deadline:
+                time.sleep(0.2)
+                metrics = _scrape(url)
+            stdout, stderr = (output.decode() for output in command.communicate(timeout=60))
+        finally:
+            if command.poll() is None:
+                command.kill()
+    finished = subprocess.CompletedProcess(command.args, command.returncode, stdout, stderr)
+    return metrics, finished, url
+
+
+def test_metrics_port_serves_the_runs_metrics_while_it_runs(
+    bootstrap: str, topic_factory: Callable[..., str], read_back: Callable[[str], list[Record]]
+) -> None:
+    topic = topic_factory(1, config={"max.message.bytes": "1024"})
+    # Three batches go through; the broker refuses the fourth, whose lines are larger than
+    # the topic takes (it refuses a record batch as a whole).
+    lines = [b"line %d" % number for number in range(9)] + [b"x" * 4000] * 3
+
+    metrics, result, url = _run_scraped(topic, bootstrap, lines, "--batch-size", "3")
+
+    assert _outcomes(metrics, topic) == {"acknowledged": 9.0, "failed": 3.0}
+    [queue] = metrics["kaffe_queue_messages"]
+    assert queue.value >= 0
+    assert {sample.labels["quantile"] for sample in metrics["kaffe_broker_rtt_seconds"]} == {
+        "0.5",
+        "0.99",
+    }
+    assert result.returncode == EXIT_NOT_PRODUCED, result.stderr
+    assert "9 of 12 produced" in result.stdout
+    assert re.search(r"^failed\s+3\s*$", result.stdout, re.MULTILINE), result.stdout
+    assert re.search(r"^queue\s+peak [\d,]+ messages", result.stdout, re.MULTILINE)
+    assert re.search(r"^rtt\s+broker 1 \(127\.0\.0\.1:\d+\): p50 [\d.]+ ms", result.stdout, re.M)
+    assert [record.value for record in read_back(topic)] == lines[:9]
+    with pytest.raises(OSError):  # the metrics end with the run
+        urllib.request.urlopen(url, timeout=2)
+
+
+def test_metrics_count_every_line_of_full_batches_once(
+    bootstrap: str, topic: str, read_back: Callable[[str], list[Record]]
+) -> None:
+    # Observers give every message a header list, so the batches go to librdkafka
+    # message by message: each line must still be sent once and counted once.
+    lines = [b"key-%d:value %d" % (number, number) for number in range(20_000)]
+
+    metrics, result, _ = _run_scraped(topic, bootstrap, lines, "--key-separator", ":")
+
+    assert _outcomes(metrics, topic) == {"acknowledged": 20_000.0, "failed": 0.0}
+    [produced_bytes] = [
+        sample.value
+        for sample in metrics["kaffe_produced_bytes"]
+        if sample.name == "kaffe_produced_bytes_total"
+    ]
+    assert produced_bytes == sum(len(line) - 1 for line in lines)
+    assert result.returncode == 0, result.stderr
+    assert "20,000 of 20,000 produced" in result.stdout
+    assert f"{int(produced_bytes):,} (keys and values)" in result.stdout
+    records = read_back(topic)
+    assert len(records) == 20_000
+    assert partition_counts(result.stdout) == Counter(record.partition for record in records)
+
+
+def test_stats_add_the_queue_and_round_trip_figures_to_a_short_runs_summary(
+    bootstrap: str, topic: str
+) -> None:
+    result = kaffe("produce", topic, "-e", bootstrap, "--stats", input=b"a\nb\nc\n")
+
+    assert result.returncode == 0, result.stderr
+    assert "3 of 3 produced" in result.stdout
+    # The run is shorter than one statistics interval: the summary waits for a snapshot.
+    assert re.search(
+        r"^queue\s+peak [\d,]+ messages \([\d.]+ MB\) in \d+ snapshot\(s\) 1 s apart, 0 at the end",
+        result.stdout,
+        re.MULTILINE,
+    ), result.stdout
+    rtt = re.search(
+        r"^rtt\s+broker 1 \(127\.0\.0\.1:\d+\): p50 ([\d.]+) ms, p99 ([\d.]+) ms",
+        result.stdout,
+        re.MULTILINE,
+    )
+    assert rtt is not None, result.stdout
+    assert 0 < float(rtt.group(1)) <= float(rtt.group(2))
+    rate = re.search(r"over ([\d.]+) s", result.stdout)
+    assert rate is not None
+    assert float(rate.group(1)) < 1.0  # waiting for the snapshot is not part of the rate

@@ -5,15 +5,21 @@ Lines are parsed into :class:`kaffe.Message` values (:mod:`._lines`), sent in
 batches through :meth:`kaffe.Producer.produce_batch_sync`, and counted
 (:class:`Tally`) for the summary. A line that cannot be parsed or was not
 acknowledged is reported, and with ``--failed-out`` saved exactly as it was read.
+
+``--metrics-port`` serves the :class:`kaffe.prometheus.Prometheus` observer's metrics
+over HTTP while the command runs (:func:`serve_metrics`), and ``--stats`` adds
+librdkafka's queue and round-trip figures to the summary (:class:`RunStatistics`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import functools
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -47,18 +53,30 @@ from ._output import reported, say_error, stderr, stdout
 __all__ = [
     "BATCH_BYTES_LIMIT",
     "DEFAULT_BATCH_SIZE",
+    "DEFAULT_METRICS_ADDRESS",
     "Interrupts",
     "ProducerSettings",
+    "RunStatistics",
     "Tally",
     "failure_runs",
     "produce",
     "producer_options",
+    "serve_metrics",
 ]
 
 #: Messages handed to ``produce_batch_sync`` at a time, unless ``--batch-size`` says otherwise.
 DEFAULT_BATCH_SIZE = 5000
 #: Bytes of keys and values after which a batch is sent even if it has fewer messages.
 BATCH_BYTES_LIMIT = 8 * 1024 * 1024
+#: Seconds between librdkafka statistics snapshots with ``--stats`` or ``--metrics-port``.
+_STATISTICS_INTERVAL = 1.0
+#: Where ``--metrics-port`` listens unless ``--metrics-address`` says otherwise: this
+#: host only. A command run by hand is scraped from the same host; listening on other
+#: interfaces (``0.0.0.0``, as in a container scraped from outside) is a choice to make.
+DEFAULT_METRICS_ADDRESS = "127.0.0.1"
+#: Seconds the summary of ``--stats`` waits, at most, for a first snapshot after a run
+#: shorter than one statistics interval.
+_FIRST_SNAPSHOT_WAIT = _STATISTICS_INTERVAL + 1.0
 
 
 # --- the producer's options -------------------------------------------------------------
@@ -77,16 +95,31 @@ class ProducerSettings:
         partition: ``--partition``: send every message there, or ``None``.
         batch_size: ``--batch-size``: messages per ``produce_batch_sync`` call.
         delivery_timeout: ``--delivery-timeout`` in seconds, or ``None``.
+        metrics_port: ``--metrics-port``: serve Prometheus metrics on this port (0: any
+            free port), or ``None``.
+        metrics_address: ``--metrics-address``: the address the metrics are served on,
+            or ``None`` for :data:`DEFAULT_METRICS_ADDRESS`.
+        stats: ``--stats``: add librdkafka's queue and round-trip figures to the summary.
     """
 
     strategy: str | None = None
     partition: int | None = None
     batch_size: int = DEFAULT_BATCH_SIZE
     delivery_timeout: float | None = None
+    metrics_port: int | None = None
+    metrics_address: str | None = None
+    stats: bool = False
 
     def __post_init__(self) -> None:
         if self.partition is not None and self.strategy is not None:
             raise click.UsageError("--partition and --strategy exclude each other; give one")
+        if self.metrics_address is not None and self.metrics_port is None:
+            raise click.UsageError("--metrics-address needs --metrics-port")
+
+    @property
+    def statistics(self) -> bool:
+        """Whether the run needs librdkafka's statistics (``--stats`` or ``--metrics-port``)."""
+        return self.stats or self.metrics_port is not None
 
     def config_options(self, topic: str, *, keyed: bool) -> dict[str, Any]:
         """
@@ -106,6 +139,8 @@ class ProducerSettings:
             options["partition_strategy"] = "md5" if keyed else "murmur2"
         if self.delivery_timeout is not None:
             options["delivery_timeout"] = self.delivery_timeout
+        if self.statistics:
+            options["statistics_interval"] = _STATISTICS_INTERVAL
         return options
 
 
@@ -137,6 +172,25 @@ _PRODUCER_OPTIONS = (
         help="How long a message may wait for its acknowledgement. "
         f"Default: $KAFFE_DELIVERY_TIMEOUT or {DEFAULT_DELIVERY_TIMEOUT:g}.",
     ),
+    click.option(
+        "--metrics-port",
+        type=click.IntRange(min=0, max=65535),
+        metavar="PORT",
+        help="Serve Prometheus metrics at http://ADDRESS:PORT/metrics while the command "
+        "runs (0: any free port, printed on stderr). Needs kaffe[prometheus].",
+    ),
+    click.option(
+        "--metrics-address",
+        metavar="ADDRESS",
+        help=f"The address --metrics-port listens on. Default: {DEFAULT_METRICS_ADDRESS} "
+        "(this host only); 0.0.0.0 for every interface, as a scrape from another host needs.",
+    ),
+    click.option(
+        "--stats",
+        is_flag=True,
+        help=f"Turn on librdkafka's statistics (every {_STATISTICS_INTERVAL:g} s) and add the "
+        "queue and per-broker round-trip figures to the summary.",
+    ),
 )
 
 
@@ -154,9 +208,20 @@ def producer_options(command: Callable[..., None]) -> Callable[..., None]:
         partition: int | None,
         batch_size: int,
         delivery_timeout: float | None,
+        metrics_port: int | None,
+        metrics_address: str | None,
+        stats: bool,
         **kwargs: Any,
     ) -> None:
-        settings = ProducerSettings(strategy, partition, batch_size, delivery_timeout)
+        settings = ProducerSettings(
+            strategy,
+            partition,
+            batch_size,
+            delivery_timeout,
+            metrics_port=metrics_port,
+            metrics_address=metrics_address,
+            stats=stats,
+        )
         command(*args, settings=settings, **kwargs)
 
     for option in reversed(_PRODUCER_OPTIONS):
@@ -248,7 +313,8 @@ def produce(
     Send each line of stdin (or --file) to TOPIC as one message.
 
     Messages go out in batches through the producer's batch path. A summary
-    follows: messages, bytes, messages per partition, failures and rate. Lines
+    follows: messages, bytes, messages per partition, failures and rate (with
+    --stats also librdkafka's queue and round trips). Lines
     that were not produced are listed on stderr (and saved with --failed-out),
     and the exit code is then 1. Empty lines are skipped.
 
@@ -257,6 +323,7 @@ def produce(
       kaffe produce events < values.txt
       kaffe produce events --key-separator : --header source=import < pairs.txt
       kaffe produce events --format jsonl --key-field id --file users.jsonl
+      kaffe produce events --stats --metrics-port 9464 < values.txt
     """  # noqa: D301 - \b is click's marker for "do not rewrap"
     jsonl = input_format.lower() == "jsonl"
     if jsonl and key_separator is not None:
@@ -291,7 +358,19 @@ def produce(
                 if failed_out is None
                 else stack.enter_context(_open_failed_out(failed_out, source))
             )
-            producer = stack.enter_context(kaffe.Producer(config))
+            observing: dict[str, Any] = {}
+            if settings.metrics_port is not None:
+                observer, url = stack.enter_context(
+                    serve_metrics(
+                        settings.metrics_address or DEFAULT_METRICS_ADDRESS, settings.metrics_port
+                    )
+                )
+                observing["observers"] = [observer]
+                stderr().print(Text(f"Serving Prometheus metrics at {url}", style="dim"))
+            run_statistics = RunStatistics() if settings.stats else None
+            if run_statistics is not None:
+                observing["on_statistics"] = run_statistics
+            producer = stack.enter_context(kaffe.Producer(config, **observing))
             if settings.partition is not None:
                 _check_partition(producer, topic, settings.partition)
             typing = source.isatty()  # someone types the lines
@@ -319,10 +398,16 @@ def produce(
                         interrupts,
                     )
                     bar.update(task, total=total or read, completed=read)
+                if run_statistics is not None:
+                    run_statistics.wait_for_first(_FIRST_SNAPSHOT_WAIT)
             except KeyboardInterrupt:
-                _print_summary(topic, strategy, settings.partition, tally, interrupted=True)
+                _print_summary(
+                    topic, strategy, settings.partition, tally, run_statistics, interrupted=True
+                )
                 raise
-        _print_summary(topic, strategy, settings.partition, tally, interrupted=False)
+        _print_summary(
+            topic, strategy, settings.partition, tally, run_statistics, interrupted=False
+        )
         if tally.failures:
             _report_failures(tally, failed_out)
             raise SystemExit(EXIT_NOT_PRODUCED)
@@ -381,6 +466,164 @@ def _check_partition(producer: kaffe.Producer, topic: str, partition: int) -> No
         )
 
 
+# --- observing: --metrics-port and --stats -----------------------------------------------
+
+
+@contextlib.contextmanager
+def serve_metrics(address: str, port: int) -> Iterator[tuple[kaffe.Observer, str]]:
+    """
+    Serve Prometheus metrics over HTTP until the block ends.
+
+    The metrics are ``prometheus_client``'s default registry: kaffe's
+    :class:`~kaffe.prometheus.Prometheus` metrics and the process metrics
+    ``prometheus_client`` adds there.
+
+    Args:
+        address: The address to listen on (``0.0.0.0`` for every IPv4 interface, ``::``
+            for every interface).
+        port: The port; 0 picks a free one.
+
+    Yields:
+        The observer to give the producer, and the URL the metrics are served at.
+
+    Raises:
+        click.BadParameter: ``prometheus_client`` is not installed, the address is
+            unknown, or the port cannot be listened on (for example, it is taken).
+    """
+    try:
+        import prometheus_client
+
+        from kaffe.prometheus import Prometheus
+    except ImportError:
+        raise click.BadParameter(
+            "serving metrics needs prometheus_client; install it with "
+            "pip install 'kaffe[prometheus]'",
+            param_hint="--metrics-port",
+        ) from None
+    try:
+        server, thread = prometheus_client.start_http_server(port, addr=address)
+    except socket.gaierror as error:
+        raise click.BadParameter(
+            f"{address!r} is not an address of this host ({error.strerror or error})",
+            param_hint="--metrics-address",
+        ) from None
+    except OSError as error:
+        taken = " (the port is taken)" if error.errno == errno.EADDRINUSE else ""
+        not_here = error.errno == errno.EADDRNOTAVAIL  # an address of another host
+        raise click.BadParameter(
+            f"cannot listen on {_host_port(address, port)}: {error.strerror or error}{taken}",
+            param_hint="--metrics-address" if not_here else "--metrics-port",
+        ) from None
+    try:
+        url = f"http://{_host_port(address, server.server_port)}/metrics"
+        yield Prometheus(), url
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def _host_port(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+class RunStatistics:
+    """
+    librdkafka's statistics over one run, for the summary of ``--stats``.
+
+    Called with each :class:`kaffe.Statistics` snapshot (the producer's
+    ``on_statistics``, on kaffe's poller thread). It keeps the largest queue any
+    snapshot saw, the latest snapshot, and each broker's latest measured round trip:
+    a snapshot whose interval sent a broker no request keeps its previous figures.
+
+    Attributes:
+        snapshots: How many snapshots arrived.
+        peak_messages: The most messages any snapshot found in the local queue.
+        peak_bytes: The most bytes any snapshot found there.
+        latest: The latest snapshot, or ``None`` before the first.
+        round_trips: Per broker id, its entry from the latest snapshot that measured
+            its round trip.
+    """
+
+    def __init__(self) -> None:
+        self.snapshots = 0
+        self.peak_messages = 0
+        self.peak_bytes = 0
+        self.latest: kaffe.Statistics | None = None
+        self.round_trips: dict[int, kaffe.BrokerStatistics] = {}
+        self._arrived = threading.Event()
+        self._lock = threading.Lock()
+
+    def __call__(self, statistics: kaffe.Statistics) -> None:
+        """Take in one snapshot."""
+        with self._lock:
+            self.snapshots += 1
+            self.peak_messages = max(self.peak_messages, statistics.queue_messages)
+            self.peak_bytes = max(self.peak_bytes, statistics.queue_bytes)
+            self.latest = statistics
+            for broker in statistics.brokers:
+                if broker.rtt_samples:
+                    self.round_trips[broker.node_id] = broker
+        self._arrived.set()
+
+    def wait_for_first(self, timeout: float) -> bool:
+        """
+        Wait up to ``timeout`` seconds for the first snapshot, after a run shorter than one.
+
+        Returns:
+            Whether a snapshot has arrived.
+        """
+        return self._arrived.wait(timeout)
+
+    def rows(self) -> list[tuple[str, str]]:
+        """
+        The summary rows: the queue, then one round trip per broker.
+
+        Returns:
+            ``(label, text)`` pairs, such as ``("queue", "peak 5,000 messages ...")``.
+        """
+        with self._lock:
+            latest = self.latest
+            if latest is None:
+                return [("statistics", "none arrived before the run ended")]
+            rows = [
+                (
+                    "queue",
+                    f"peak {self.peak_messages:,} messages ({_megabytes(self.peak_bytes)}) "
+                    f"in {self.snapshots:,} snapshot(s) {_STATISTICS_INTERVAL:g} s apart, "
+                    f"{latest.queue_messages:,} at the end",
+                )
+            ]
+            brokers = {broker.node_id: broker for broker in latest.brokers}
+            brokers.update(
+                (node_id, broker)
+                for node_id, broker in self.round_trips.items()
+                if node_id not in brokers
+            )
+            for index, node_id in enumerate(sorted(brokers)):
+                broker = brokers[node_id]
+                measured = self.round_trips.get(node_id)
+                if measured is None or measured.rtt_p50 is None or measured.rtt_p99 is None:
+                    trip = "not measured (no request answered)"
+                else:
+                    trip = (
+                        f"p50 {_milliseconds(measured.rtt_p50)}, "
+                        f"p99 {_milliseconds(measured.rtt_p99)}"
+                    )
+                rows.append(
+                    ("rtt" if index == 0 else "", f"broker {node_id} ({broker.address}): {trip}")
+                )
+            return rows
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1e6:,.2f} MB"
+
+
+def _milliseconds(seconds: float) -> str:
+    return f"{seconds * 1000:,.2f} ms"
+
+
 # --- sending ----------------------------------------------------------------------------
 
 
@@ -396,6 +639,7 @@ class Tally:
         partitions: Messages acknowledged per partition.
         failures: ``(line number, reason)`` of every line not produced.
         started: When sending began, on the monotonic clock.
+        finished: When the last batch was settled, or ``None`` while sending goes on.
     """
 
     lines: int = 0
@@ -404,11 +648,13 @@ class Tally:
     partitions: Counter[int] = dataclasses.field(default_factory=Counter)
     failures: list[tuple[int, str]] = dataclasses.field(default_factory=list)
     started: float = dataclasses.field(default_factory=time.monotonic)
+    finished: float | None = None
 
     @property
     def elapsed(self) -> float:
-        """Seconds since sending began (never zero)."""
-        return max(time.monotonic() - self.started, 1e-9)
+        """Seconds from the start of sending to its end, or to now (never zero)."""
+        end = time.monotonic() if self.finished is None else self.finished
+        return max(end - self.started, 1e-9)
 
 
 class Interrupts:
@@ -510,6 +756,7 @@ def _produce_lines(
     if batch:
         with interrupts.sending():
             _send_batch(producer, topic, batch, tally, failed_file)
+    tally.finished = time.monotonic()
     on_progress(read)
     return read
 
@@ -592,7 +839,13 @@ def _progress_bar(enabled: bool) -> Progress:
 
 
 def _print_summary(
-    topic: str, strategy: str, partition: int | None, tally: Tally, *, interrupted: bool
+    topic: str,
+    strategy: str,
+    partition: int | None,
+    tally: Tally,
+    run_statistics: RunStatistics | None,
+    *,
+    interrupted: bool,
 ) -> None:
     elapsed = tally.elapsed
     placement = f"partition {partition}" if partition is not None else f"strategy {strategy}"
@@ -609,6 +862,9 @@ def _print_summary(
         f"{tally.produced / elapsed:,.0f} msg/s, {tally.payload_bytes / elapsed / 1e6:,.2f} MB/s "
         f"over {elapsed:,.2f} s",
     )
+    if run_statistics is not None:
+        for label, text in run_statistics.rows():
+            summary.add_row(label, text)
     console = stdout()
     console.print(summary)
     if tally.partitions:
