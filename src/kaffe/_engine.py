@@ -248,9 +248,9 @@ class Engine:
         ``produce_batch``. Observers hear of each message here, once, just before it
         is handed over.
 
-        A batch of messages without headers or timestamps (and no observers) goes
-        through ``produce_batch``, one call per partition and chunk; anything else
-        goes message by message. A full queue is waited out for up to ``wait``
+        A batch of messages without headers or timestamps goes through
+        ``produce_batch``, one call per partition and chunk; anything else goes
+        message by message. A full queue is waited out for up to ``wait``
         seconds per message, serving delivery reports meanwhile. A message that
         cannot be handed over is refused through its waiter; the others go on.
         Nothing is handed over twice, and the order per partition is kept.
@@ -298,11 +298,13 @@ class Engine:
                         self.wake_poller()  # someone must serve the reports still to come
                     return 1
             observers = self.core.observers
-            groups = (
-                _partition_groups(messages, waiters)
-                if len(messages) > 1 and wait is not None and not observers
-                else None
-            )
+            groups = None
+            if len(messages) > 1 and wait is not None:
+                if observers:  # first, so a header an observer adds is seen in time
+                    for message, waiter in zip(messages, waiters, strict=True):
+                        if waiter.contexts is None:
+                            _announce(observers, message, waiter, started)
+                groups = _partition_groups(messages, waiters)
             if groups is None:  # message by message
                 produce = self.rk.produce
                 stuck = False  # once a message stayed stuck in a full queue, refuse the rest
@@ -992,14 +994,14 @@ def _partition_groups(
     """
     The messages as ``produce_batch`` records, grouped by topic and partition in input order.
 
-    ``None`` when some message has headers or a timestamp, which ``produce_batch``
-    cannot carry: the batch then goes message by message.
+    ``None`` when some message has headers (an empty list is none) or a timestamp,
+    which ``produce_batch`` cannot carry: the batch then goes message by message.
     """
     groups: dict[tuple[str, int], tuple[list[dict[str, Any]], list[Waiter]]] = {}
     by_partition: dict[int, tuple[list[dict[str, Any]], list[Waiter]]] = {}
     first_topic = messages[0][0]
     for message, waiter in zip(messages, waiters, strict=True):
-        if message[4] is not None or message[5] is not None:  # headers, timestamp
+        if message[4] or message[5] is not None:  # headers, timestamp
             return None
         topic, partition = message[0], message[1]
         if topic is first_topic or topic == first_topic:
