@@ -30,6 +30,9 @@ def parse(form: LineFormat, raw: bytes) -> Message | str:
     if line.message is None:
         assert line.reason is not None
         return line.reason
+    if not isinstance(line.message, Message):  # a plain (key, value) pair: the fast path
+        assert len(line.message) == 2
+        return Message(*line.message)
     return line.message
 
 

@@ -32,7 +32,7 @@ class Line:
 
     number: int
     raw: bytes
-    message: kaffe.Message | None = None
+    message: kaffe.Message | tuple[str | bytes | None, str | bytes | None] | None = None
     reason: str | None = None
 
 
@@ -80,7 +80,10 @@ class LineFormat:
         if key is None and self.needs_key:
             line.reason = "no key, and the md5 strategy refuses keyless messages as Kaffe does"
             return
-        line.message = kaffe.Message(key, value, list(self.headers) or None, self.partition)
+        if self.headers or self.partition is not None:
+            line.message = kaffe.Message(key, value, list(self.headers), self.partition)
+        else:  # a plain pair takes the producer's fast path
+            line.message = (key, value)
 
     def _parse_json(self, raw: bytes) -> tuple[str | None, str | bytes | None]:
         try:

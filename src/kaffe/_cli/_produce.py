@@ -784,14 +784,23 @@ def _send_batch(
     except kaffe.KaffeError as error:  # refused before anything was sent
         deliveries = [None] * len(sendable)
         errors = [error] * len(sendable)
+    produced = 0
+    payload = 0
+    partitions: list[int] = []
     for line, delivery, failure in zip(sendable, deliveries, errors, strict=True):
         if delivery is not None:
-            assert line.message is not None
-            tally.produced += 1
-            tally.partitions[delivery.partition] += 1
-            tally.payload_bytes += _size(line.message.key) + _size(line.message.value)
+            key, value = line.message[0], line.message[1]  # type: ignore[index]
+            produced += 1
+            partitions.append(delivery[1])
+            payload += (
+                (len(key) if type(key) is bytes else _size(key))
+                + (len(value) if type(value) is bytes else _size(value))
+            )  # fmt: skip
         else:
             line.reason = failure.message if failure is not None else "not acknowledged"
+    tally.produced += produced
+    tally.payload_bytes += payload
+    tally.partitions.update(partitions)
     for line in batch:
         if line.reason is not None:
             tally.failures.append((line.number, line.reason))
