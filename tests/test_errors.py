@@ -6,7 +6,7 @@ import pytest
 from confluent_kafka import KafkaError
 
 import kaffe
-from kaffe._errors import redact, translate_kafka_error
+from kaffe._errors import redact, translate_kafka_error, translate_transaction_error
 
 EXPECTED = [
     (KafkaError._MSG_TIMED_OUT, kaffe.DeliveryTimeoutError, True),
@@ -69,7 +69,8 @@ def test_messages_purged_at_close_say_whether_they_may_have_been_stored() -> Non
 
 def test_a_fatal_error_tells_the_caller_to_create_a_new_producer() -> None:
     error = translate_kafka_error(
-        KafkaError(KafkaError.INVALID_PRODUCER_EPOCH, "epoch fenced", fatal=True), topic="t"
+        KafkaError(KafkaError.OUT_OF_ORDER_SEQUENCE_NUMBER, "sequence broken", fatal=True),
+        topic="t",
     )
     assert type(error) is kaffe.ProduceError
     assert (error.reason, error.retriable) == ("fatal error", False)
@@ -265,3 +266,134 @@ def test_request_timeouts_name_the_topic_they_were_about() -> None:
         "no broker of h:1 answered within 10s for topic 'events' (Local: Timed out)"
     )
     assert translated.topic == "events"
+
+
+# --- transactions ------------------------------------------------------------------------
+
+
+def _every_code() -> list[int]:
+    names = [name for name in dir(KafkaError) if name.isupper() or name[1:].isupper()]
+    return [code for name in names if isinstance(code := getattr(KafkaError, name), int)]
+
+
+def test_every_librdkafka_code_of_a_transactional_call_is_a_transaction_error() -> None:
+    codes = _every_code()
+    assert len(codes) > 100
+    for code in codes:
+        for fatal, retriable, abortable in ((0, 0, 0), (1, 0, 0), (0, 1, 0), (0, 0, 1)):
+            failure = KafkaError(
+                code,
+                fatal=bool(fatal),
+                retriable=bool(retriable),
+                txn_requires_abort=bool(abortable),
+            )
+            error = translate_transaction_error(failure, "commit_transaction")
+            assert isinstance(error, kaffe.TransactionError), code
+            assert str(error).startswith("commit_transaction") or "fenced" in str(error)
+            assert error.code == KafkaError(code).name()
+
+
+@pytest.mark.parametrize(
+    "code", [KafkaError._FENCED, KafkaError.PRODUCER_FENCED, KafkaError.INVALID_PRODUCER_EPOCH]
+)
+def test_fencing_is_a_fatal_producer_fenced_error_from_a_call_or_a_delivery(code: int) -> None:
+    from_call = translate_transaction_error(
+        KafkaError(code, "old epoch", fatal=True), "commit_transaction"
+    )
+    from_delivery = translate_kafka_error(KafkaError(code, "old epoch"), topic="t", partition=0)
+    for error in (from_call, from_delivery):
+        assert type(error) is kaffe.ProducerFencedError
+        assert (error.reason, error.fatal, error.retriable, error.abortable) == (
+            "fenced",
+            True,
+            False,
+            False,
+        )
+        assert "newer producer with the same transactional_id" in str(error)
+    assert (from_delivery.topic, from_delivery.partition) == ("t", 0)
+
+
+def test_librdkafkas_flags_of_a_transactional_failure_become_the_errors_flags() -> None:
+    abortable = translate_transaction_error(
+        KafkaError(KafkaError._INCONSISTENT, "1 message(s) failed", txn_requires_abort=True),
+        "commit_transaction",
+    )
+    retriable = translate_transaction_error(
+        KafkaError(KafkaError.COORDINATOR_NOT_AVAILABLE, "no coordinator", retriable=True),
+        "commit_transaction",
+    )
+    fatal = translate_transaction_error(
+        KafkaError(KafkaError.INVALID_TRANSACTION_TIMEOUT, "too long", fatal=True),
+        "init_transactions",
+    )
+    assert (abortable.abortable, abortable.retriable, abortable.fatal) == (True, False, False)
+    assert "aborted and run again" in str(abortable)
+    assert (retriable.abortable, retriable.retriable, retriable.fatal) == (False, True, False)
+    assert (fatal.abortable, fatal.retriable, fatal.fatal) == (False, False, True)
+    assert fatal.reason == "fatal error"
+    assert "create a new one" in str(fatal)
+
+
+def test_a_timed_out_transactional_call_may_be_made_again() -> None:
+    error = translate_transaction_error(
+        KafkaError(KafkaError._TIMED_OUT, "timed out", retriable=True), "commit_transaction"
+    )
+    assert type(error) is kaffe.TransactionError
+    assert (error.reason, error.retriable) == ("timed out", True)
+
+
+@pytest.mark.parametrize(
+    ("code", "expected", "reason", "retriable"),
+    [
+        (KafkaError._STATE, kaffe.TransactionStateError, "wrong transaction state", False),
+        (KafkaError._CONFLICT, kaffe.TransactionStateError, "call in progress", True),
+        (KafkaError._PREV_IN_PROGRESS, kaffe.TransactionStateError, "call in progress", True),
+        (KafkaError._NOT_CONFIGURED, kaffe.TransactionStateError, "not transactional", False),
+        (KafkaError._INVALID_ARG, kaffe.InvalidOffsetsError, "invalid argument", False),
+        (KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED, kaffe.TransactionError,
+         "not authorized", False),
+    ],
+)  # fmt: skip
+def test_transactional_call_failures_translate_to_the_expected_error(
+    code: int, expected: type[kaffe.TransactionError], reason: str, retriable: bool
+) -> None:
+    error = translate_transaction_error(KafkaError(code), "send_offsets_to_transaction")
+    assert type(error) is expected
+    assert (error.reason, error.retriable) == (reason, retriable)
+    assert str(error).startswith("send_offsets_to_transaction")
+
+
+def test_producing_outside_a_transaction_says_to_produce_inside_one() -> None:
+    error = translate_kafka_error(
+        KafkaError(KafkaError._STATE, "Unable to produce message: Local: Erroneous state"),
+        topic="t",
+    )
+    assert type(error) is kaffe.TransactionStateError
+    assert error.reason == "outside a transaction"
+    assert "with producer.transaction():" in str(error)
+
+
+@pytest.mark.parametrize("code", [KafkaError._PURGE_QUEUE, KafkaError._PURGE_INFLIGHT])
+def test_messages_purged_by_an_abort_fail_as_aborted(code: int) -> None:
+    error = translate_kafka_error(KafkaError(code), topic="t", partition=1, purged_by="abort")
+    assert type(error) is kaffe.TransactionAbortedError
+    assert error.reason == "transaction aborted"
+    assert "never be visible to read_committed consumers" in str(error)
+
+
+def test_transaction_errors_are_typed_as_the_tree_draws_them() -> None:
+    assert issubclass(kaffe.TransactionStateError, RuntimeError)
+    assert issubclass(kaffe.InvalidOffsetsError, ValueError)
+    for cls in (
+        kaffe.TransactionStateError,
+        kaffe.TransactionAbortedError,
+        kaffe.InvalidOffsetsError,
+        kaffe.ProducerFencedError,
+    ):
+        assert issubclass(cls, kaffe.TransactionError)
+
+
+def test_transaction_errors_survive_pickling_with_their_flags() -> None:
+    error = kaffe.TransactionError("boom", reason="r", retriable=False, abortable=True, fatal=False)
+    clone = pickle.loads(pickle.dumps(error))
+    assert (clone.reason, clone.abortable, clone.fatal) == ("r", True, False)

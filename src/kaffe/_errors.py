@@ -23,11 +23,17 @@ work::
     │   └── QueueFullError                  the local queue stayed full too long
     ├── BatchProduceError                   some messages of a batch failed
     ├── UndeliveredMessagesError            close() could not deliver everything
-    └── ProducerClosedError (RuntimeError)  the producer was closed
-        └── ProducerForkedError             the producer was created in another process
+    ├── ProducerClosedError (RuntimeError)  the producer was closed
+    │   └── ProducerForkedError             the producer was created in another process
+    └── TransactionError                    a transactional call failed: retriable, abortable, fatal
+        ├── TransactionStateError (RuntimeError)  not now: nested, outside one, not transactional
+        ├── TransactionAbortedError         the transaction was aborted; none of it is visible
+        ├── InvalidOffsetsError (ValueError)  offsets not as a Consumer gives them
+        └── ProducerFencedError             a newer producer took over the transactional_id
 
 librdkafka's :class:`confluent_kafka.KafkaError` codes are translated to this tree
-in exactly one place, :func:`translate_kafka_error`.
+in exactly one place: :func:`translate_kafka_error` for messages and requests, and
+:func:`translate_transaction_error` for the transactional calls.
 """
 
 from __future__ import annotations
@@ -48,6 +54,7 @@ __all__ = [
     "BrokerUnavailableError",
     "ConfigError",
     "DeliveryTimeoutError",
+    "InvalidOffsetsError",
     "InvalidPartitionError",
     "InvalidTopicError",
     "KaffeError",
@@ -56,12 +63,17 @@ __all__ = [
     "PartitionStrategyError",
     "ProduceError",
     "ProducerClosedError",
+    "ProducerFencedError",
     "ProducerForkedError",
     "QueueFullError",
     "SerializationError",
+    "TransactionAbortedError",
+    "TransactionError",
+    "TransactionStateError",
     "UndeliveredMessagesError",
     "UnknownTopicError",
     "is_connection_failure",
+    "is_fatal",
     "is_metadata_timeout",
     "is_queue_full",
     "is_unknown_topic",
@@ -70,6 +82,7 @@ __all__ = [
     "means_topic_settling",
     "redact",
     "translate_kafka_error",
+    "translate_transaction_error",
 ]
 
 _REDACTED = "***"
@@ -254,6 +267,62 @@ class ProducerForkedError(ProducerClosedError):
     """The producer was created in a parent process; librdkafka handles do not survive fork()."""
 
 
+class TransactionError(KaffeError):
+    """
+    A transactional call failed; its flags say what can be done about it.
+
+    Attributes:
+        abortable: True when the transaction can no longer commit but the producer
+            can go on: abort it, then run the whole transaction again.
+        fatal: True when the producer can do nothing more: close it and create a
+            new one.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        topic: str | None = None,
+        partition: int | None = None,
+        reason: str | None = None,
+        retriable: bool = False,
+        abortable: bool = False,
+        fatal: bool = False,
+        code: str | None = None,
+    ) -> None:
+        super().__init__(
+            message,
+            topic=topic,
+            partition=partition,
+            reason=reason,
+            retriable=retriable,
+            code=code,
+        )
+        self.abortable = abortable
+        self.fatal = fatal
+
+
+class TransactionStateError(TransactionError, RuntimeError):
+    """The call does not fit the producer's transaction state, so it was not attempted."""
+
+
+class TransactionAbortedError(TransactionError):
+    """The transaction was aborted, so nothing produced in it will ever be visible to readers."""
+
+
+class InvalidOffsetsError(TransactionError, ValueError):
+    """The offsets or group metadata are not what confluent-kafka's ``Consumer`` gives."""
+
+
+class ProducerFencedError(TransactionError):
+    """
+    A newer producer with the same ``transactional_id`` took over, so this one can do nothing more.
+
+    The broker accepts transactions from the newest producer of a ``transactional_id``
+    only. kaffe closes a fenced producer; every later call raises this error again.
+    """
+
+
 # --- translation of librdkafka errors: the one place --------------------------------
 
 _TIMEOUT_CODES = frozenset(
@@ -328,6 +397,13 @@ _METADATA_CHANGED_CODES = frozenset(
     {KafkaError._UNKNOWN_PARTITION, KafkaError.UNKNOWN_TOPIC_OR_PART}
 )
 _CONNECTION_FAILURE_CODES = frozenset({KafkaError._TIMED_OUT, KafkaError._TRANSPORT})
+#: A newer producer with the same transactional.id took over: librdkafka reports
+#: _FENCED to the transactional calls, the broker's codes to the delivery reports.
+_FENCED_CODES = frozenset(
+    {KafkaError._FENCED, KafkaError.PRODUCER_FENCED, KafkaError.INVALID_PRODUCER_EPOCH}
+)
+#: Another transactional call is under way on the same producer.
+_CALL_CONFLICT_CODES = frozenset({KafkaError._CONFLICT, KafkaError._PREV_IN_PROGRESS})
 
 
 def is_unknown_topic(error: KafkaError) -> bool:
@@ -358,6 +434,11 @@ def is_connection_failure(error: KafkaError) -> bool:
 def is_queue_full(error: KafkaError) -> bool:
     """True when librdkafka refused a message because its local queue is full."""
     return error.code() == KafkaError._QUEUE_FULL
+
+
+def is_fatal(error: KafkaError) -> bool:
+    """True when ``error`` is librdkafka's fatal error: the producer can do nothing more."""
+    return bool(error.fatal())
 
 
 def is_worth_a_warning(error: KafkaError) -> bool:
@@ -397,6 +478,7 @@ def translate_kafka_error(
     endpoints: str | None = None,
     timeout: float | None = None,
     client_error: KafkaError | None = None,
+    purged_by: Literal["close", "abort", "fenced"] = "close",
 ) -> KaffeError:
     """
     Translate a librdkafka error into the matching :class:`KaffeError`.
@@ -419,6 +501,10 @@ def translate_kafka_error(
             ``error_cb``. When the request timed out or lost its connection and this
             error explains why no broker answered (a refused connection, a failed
             login), its translation is returned instead.
+        purged_by: What purges messages now: ``"close"`` (closing the producer),
+            ``"abort"`` (aborting its transaction: a purged message fails with
+            :class:`TransactionAbortedError`) or ``"fenced"`` (a newer producer took
+            over: :class:`ProducerFencedError`).
 
     Returns:
         A :class:`KaffeError` subclass instance, not raised.
@@ -501,6 +587,24 @@ def translate_kafka_error(
             retriable=True,
             **common,
         )
+    if code in _FENCED_CODES:
+        return _fenced(detail, common)
+    if code == KafkaError._STATE:
+        return TransactionStateError(
+            "a transactional producer sends only inside a transaction: produce within "
+            f"'with producer.transaction():'{where} (librdkafka: {detail})",
+            reason="outside a transaction",
+            **common,
+        )
+    if code in _PURGED_CODES and purged_by == "fenced":
+        return _fenced(f"message dropped before delivery{where}", common)
+    if code in _PURGED_CODES and purged_by == "abort":
+        return TransactionAbortedError(
+            f"the transaction was aborted before the broker acknowledged the message{where}; "
+            "it will never be visible to read_committed consumers",
+            reason="transaction aborted",
+            **common,
+        )
     if code == KafkaError._PURGE_INFLIGHT:
         return ProduceError(
             f"not acknowledged{where}: the producer was closed while the message was in "
@@ -540,3 +644,86 @@ def _where(topic: str | None, partition: int | None) -> str:
     if partition is None:
         return f" for topic {topic!r}"
     return f" for topic {topic!r} partition {partition}"
+
+
+def translate_transaction_error(
+    error: KafkaError, call: str, *, secrets: Iterable[str] = ()
+) -> TransactionError:
+    """
+    Translate the failure of one of librdkafka's transactional calls.
+
+    The flags are librdkafka's own: ``retriable`` (the same call may succeed when
+    made again), ``abortable`` (``txn_requires_abort()``: the transaction can only
+    be aborted, then run again) and ``fatal`` (the producer can do nothing more).
+
+    Args:
+        error: The error librdkafka reported.
+        call: The call that failed, such as ``"commit_transaction"``, for the message.
+        secrets: Strings to mask in the message.
+
+    Returns:
+        A :class:`TransactionError` subclass instance, not raised.
+    """
+    code = error.code()
+    detail = redact(error.str(), secrets)
+    common: dict[str, Any] = {"code": error.name()}
+    if code in _FENCED_CODES:
+        return _fenced(detail, common)
+    if code in _CALL_CONFLICT_CODES:
+        return TransactionStateError(
+            f"{call}: another transactional call is under way on this producer ({detail})",
+            reason="call in progress",
+            retriable=True,
+            **common,
+        )
+    if code == KafkaError._STATE:
+        return TransactionStateError(
+            f"{call} is not allowed in the producer's transaction state ({detail})",
+            reason="wrong transaction state",
+            **common,
+        )
+    if code == KafkaError._NOT_CONFIGURED:
+        return TransactionStateError(
+            f"{call}: the producer is not transactional; create it with transactional_id=...",
+            reason="not transactional",
+            **common,
+        )
+    if code == KafkaError._INVALID_ARG:
+        return InvalidOffsetsError(
+            f"{call}: librdkafka refused the arguments: {detail}",
+            reason="invalid argument",
+            **common,
+        )
+    fatal = bool(error.fatal())
+    abortable = not fatal and bool(error.txn_requires_abort())
+    retriable = not fatal and not abortable and bool(error.retriable())
+    if fatal:
+        reason, advice = "fatal error", "the producer can do nothing more: create a new one"
+    elif abortable:
+        reason, advice = "abortable error", "the transaction can only be aborted and run again"
+    elif code in _TIMEOUT_CODES:
+        reason, advice = "timed out", "the call may finish when made again"
+    elif code in _AUTHORIZATION_CODES:
+        reason, advice = "not authorized", "the broker's ACLs refuse it"
+    else:
+        reason = detail.lower() if detail else error.name().lower()
+        advice = "the call may succeed when made again" if retriable else ""
+    return TransactionError(
+        f"{call} failed: {detail}" + (f"; {advice}" if advice else ""),
+        reason=reason,
+        retriable=retriable or code in _TIMEOUT_CODES,
+        abortable=abortable,
+        fatal=fatal,
+        **common,
+    )
+
+
+def _fenced(detail: str, common: dict[str, Any]) -> ProducerFencedError:
+    return ProducerFencedError(
+        "the producer was fenced: a newer producer with the same transactional_id started, "
+        "and the broker accepts transactions from the newest only; this one can do nothing "
+        f"more, so create a new producer ({detail})",
+        reason="fenced",
+        fatal=True,
+        **common,
+    )
