@@ -26,7 +26,7 @@ import logging
 import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from confluent_kafka import KafkaError
 
@@ -232,6 +232,9 @@ class Core:
         )
         #: Called when a delivery report says a partition is unknown: metadata changed.
         self.on_unknown_partition: Callable[[], None] = _nothing
+        #: What purges messages now: closing, aborting a transaction, or the broker
+        #: fencing the producer (see ``translate_kafka_error``).
+        self.purged_by: Literal["close", "abort", "fenced"] = "close"
 
     # --- topics ----------------------------------------------------------------------
 
@@ -523,6 +526,7 @@ class Core:
             topic=topic,
             partition=partition if partition >= 0 else None,
             secrets=self.secrets,
+            purged_by=self.purged_by,
         )
 
 

@@ -13,8 +13,9 @@ served through librdkafka's ``flush``, which sends what is queued at once instea
 of waiting for ``linger.ms``.
 
 The engine also owns the logging bridge, the statistics callback, topic metadata
-(start-up analysis and the periodic refresh), the fork guard, and closing, which
-releases librdkafka's handle and threads.
+(start-up analysis and the periodic refresh), the fork guard, the transactional
+calls (:meth:`Engine.transact`), and closing, which releases librdkafka's handle
+and threads.
 """
 
 from __future__ import annotations
@@ -40,10 +41,13 @@ from ._errors import (
     KaffeError,
     MessageTypeError,
     ProducerClosedError,
+    ProducerFencedError,
     ProducerForkedError,
     QueueFullError,
+    TransactionError,
     UnknownTopicError,
     is_connection_failure,
+    is_fatal,
     is_metadata_timeout,
     is_queue_full,
     is_unknown_topic,
@@ -51,6 +55,7 @@ from ._errors import (
     means_topic_settling,
     redact,
     translate_kafka_error,
+    translate_transaction_error,
 )
 from ._log import LibrdkafkaLog
 from ._security import TokenRefresher
@@ -99,6 +104,8 @@ _BATCH_CHUNK = 10_000
 _REFUSED = (TypeError, OverflowError, UnicodeEncodeError, ValueError)
 #: Everything ``rk.produce`` raises for a message it did not take.
 _NOT_TAKEN = (BufferError, KafkaException, RuntimeError, *_REFUSED)
+#: Transactional calls that deliver or purge what is outstanding, serving its reports.
+_SERVING_CALLS = frozenset({"commit_transaction", "abort_transaction"})
 
 
 _OPEN: Final = State.OPEN
@@ -117,6 +124,42 @@ def _after_fork_in_child() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+class _Handle(confluent_kafka.Producer):
+    """
+    librdkafka's producer handle, whose serving calls survive librdkafka's fatal error.
+
+    confluent-kafka raises librdkafka's fatal error (a fenced transactional producer,
+    a broken idempotent sequence) out of whichever ``poll()`` or ``flush()`` serves
+    it, instead of handing it to ``error_cb``. Serving happens on the poller, on
+    producing threads and on waiting callers, so the error would kill the poller or
+    surface in an unrelated call. Here it goes to ``on_fatal`` instead: the messages
+    it ruins fail through their own delivery reports, and the transactional calls
+    report it.
+    """
+
+    def __init__(self, properties: dict[str, Any], on_fatal: Callable[[KafkaError], None]):
+        super().__init__(properties)
+        self.on_fatal = on_fatal
+
+    def poll(self, timeout: float = -1) -> int:
+        try:
+            return super().poll(timeout)
+        except KafkaException as failure:
+            if not is_fatal(failure.args[0]):
+                raise
+            self.on_fatal(failure.args[0])
+            return 0
+
+    def flush(self, timeout: float = -1) -> int:
+        try:
+            return super().flush(timeout)
+        except KafkaException as failure:
+            if not is_fatal(failure.args[0]):
+                raise
+            self.on_fatal(failure.args[0])
+            return len(self)
 
 
 class _ReleasedHandle:
@@ -160,14 +203,16 @@ class Engine:
         if properties.get("statistics.interval.ms"):
             properties["stats_cb"] = self._on_statistics_json
         refresher = properties.get("oauth_cb")
+        #: True once the broker fenced this transactional producer (see :meth:`fence`).
+        self.fenced = False
         try:
             if isinstance(refresher, TokenRefresher):
                 refresher.secrets = self.secrets
                 self.rk: Any = _create_with_token_provider(
-                    properties, refresher, config.start_timeout, self.secrets
+                    properties, refresher, config.start_timeout, self.secrets, self._on_fatal
                 )
             else:
-                self.rk = confluent_kafka.Producer(properties)
+                self.rk = _Handle(properties, self._on_fatal)
         except KafkaException as error:
             if isinstance(refresher, TokenRefresher) and (
                 refresher.failure is not None
@@ -227,6 +272,13 @@ class Engine:
                 "this producer was created in another process; librdkafka handles do not "
                 "survive fork(), so create one producer per process (after forking)",
                 reason="forked",
+            )
+        if self.fenced:
+            raise ProducerFencedError(
+                "this producer was fenced and closed: a newer producer with transactional_id "
+                f"{self.config.transactional_id!r} took over; create a new producer",
+                reason="fenced",
+                fatal=True,
             )
         raise ProducerClosedError("the producer is closed; create a new one", reason="closed")
 
@@ -466,6 +518,13 @@ class Engine:
         else:
             logger.debug("kafka: %s", redact(error.str(), self.secrets))
 
+    def _on_fatal(self, error: KafkaError) -> None:
+        """Keep and log the fatal error confluent-kafka raised out of a serving call."""
+        self.last_error = error
+        if isinstance(translate_kafka_error(error), ProducerFencedError):
+            self.core.purged_by = "fenced"  # librdkafka purges what is queued
+        logger.warning("kafka: fatal error: %s", redact(error.str(), self.secrets))
+
     def _on_statistics_json(self, text: str) -> None:
         # Served by whoever polls, maybe a producing thread: keep only the text here,
         # the poller parses it.
@@ -660,6 +719,71 @@ class Engine:
                     serve(max(min(deadline - time.monotonic(), _POLL_SLICE), 0))
                 finally:
                     self.poll_lock.release()
+
+    # --- transactions ------------------------------------------------------------------
+
+    def transact(self, call: str, *args: Any, timeout: float | None = None) -> None:
+        """
+        Make one of librdkafka's transactional calls: the only code that does.
+
+        ``commit_transaction`` and ``abort_transaction`` deliver or purge what is
+        outstanding and serve the delivery reports on this thread. They hold the poll
+        lock meanwhile (waiting for it counts against ``timeout``), so when they
+        return every message of the transaction has its outcome, and no other thread
+        served one at the same time.
+
+        Args:
+            call: ``init_transactions``, ``begin_transaction``,
+                ``send_offsets_to_transaction``, ``commit_transaction`` or
+                ``abort_transaction``.
+            *args: The call's arguments before its timeout.
+            timeout: Seconds the call may take; ``None`` for calls without one.
+
+        Raises:
+            TransactionError: librdkafka refused or failed the call, translated.
+            ProducerClosedError: The producer is closed.
+        """
+        users = self._users
+        users.append(None)
+        try:
+            self.check_open()
+            method = getattr(self.rk, call)
+            if timeout is None:
+                serving = False
+            else:
+                serving = call in _SERVING_CALLS
+                deadline = time.monotonic() + timeout
+                if serving and not self.poll_lock.acquire(timeout=timeout):
+                    raise TransactionError(
+                        f"{call} could not start within {timeout:g}s: another thread kept "
+                        "serving delivery reports",
+                        reason="timed out",
+                        retriable=True,
+                    )
+                args = (*args, max(deadline - time.monotonic(), 0.001))
+            try:
+                method(*args)
+            except KafkaException as failure:
+                raise translate_transaction_error(
+                    failure.args[0], call, secrets=self.secrets
+                ) from failure
+            finally:
+                if serving:
+                    self.poll_lock.release()
+        finally:
+            users.pop()
+
+    def fence(self) -> None:
+        """
+        Close at once: the broker fenced this transactional producer.
+
+        A newer producer with the same ``transactional_id`` took over, so this one
+        can do nothing more. What is outstanding is dropped, and every later call
+        raises :class:`~kaffe.ProducerFencedError`.
+        """
+        self.fenced = True
+        self.core.purged_by = "fenced"
+        self.abandon()
 
     # --- closing -----------------------------------------------------------------------
 
@@ -927,7 +1051,11 @@ class Engine:
 
 
 def _create_with_token_provider(
-    properties: dict[str, Any], refresher: TokenRefresher, timeout: float, secrets: Sequence[str]
+    properties: dict[str, Any],
+    refresher: TokenRefresher,
+    timeout: float,
+    secrets: Sequence[str],
+    on_fatal: Callable[[KafkaError], None],
 ) -> Any:
     """
     Create the librdkafka handle of a producer whose tokens come from a ``token_provider``.
@@ -950,7 +1078,7 @@ def _create_with_token_provider(
 
     def create() -> None:
         try:
-            handle: Any = confluent_kafka.Producer(properties)
+            handle: Any = _Handle(properties, on_fatal)
         except BaseException as error:
             handle = error
         with lock:
