@@ -4,11 +4,11 @@
 librdkafka's ``produce()`` never blocks (it refuses when its queue is full, and the
 task then sleeps without blocking the loop). Everything that can wait runs in a
 worker thread: start-up analysis, metadata for a topic not analysed yet or for a
-partition beyond the known count, ``refresh_metadata()``, ``flush()`` and
-``aclose()``. Outcomes are served by the engine's threads (or on the loop itself,
-once per loop iteration while tasks produce) and handed to the loop in bursts: one
-``call_soon_threadsafe`` wakes the loop for every outcome that arrives before it
-runs.
+partition beyond the known count, ``refresh_metadata()``, ``flush()``,
+``aclose()`` and every transactional call. Outcomes are served by the engine's
+threads (or on the loop itself, once per loop iteration while tasks produce) and
+handed to the loop in bursts: one ``call_soon_threadsafe`` wakes the loop for
+every outcome that arrives before it runs.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import asyncio
 import collections
 import contextlib
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from types import TracebackType
 from typing import Any, overload
 
@@ -31,6 +31,7 @@ from ._errors import (
     QueueFullError,
     UndeliveredMessagesError,
 )
+from ._transactions import Transactions, require, start_transactions
 from ._types import Delivery, Headers, Message, OutgoingMessage
 
 if sys.version_info >= (3, 11):
@@ -158,6 +159,7 @@ class AsyncProducer(ProducerBase):
         )
         self._watchdog: asyncio.TimerHandle | None = None
         self._closing = False
+        self._transactions: Transactions | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Self:
@@ -180,6 +182,8 @@ class AsyncProducer(ProducerBase):
         Raises:
             BrokerUnavailableError: No broker answered within ``start_timeout``.
             UnknownTopicError: A configured topic does not exist.
+            TransactionError: With ``transactional_id``, transactions could not be
+                initialised within ``start_timeout``.
         """
         if self._engine is not None:
             self._engine.check_open()
@@ -191,6 +195,7 @@ class AsyncProducer(ProducerBase):
         engine = await asyncio.to_thread(Engine, self._core)
         try:
             await asyncio.to_thread(engine.analyse_configured)
+            self._transactions = await asyncio.to_thread(start_transactions, engine)
         except BaseException:
             await asyncio.to_thread(engine.abandon)
             raise
@@ -515,6 +520,56 @@ class AsyncProducer(ProducerBase):
         finally:
             waiting.pop()
         return batch.result(name)
+
+    # --- transactions ---------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        """
+        Run the block as one transaction: commit on a clean exit, abort when it raises.
+
+        See :meth:`kaffe.Producer.transaction`; beginning, committing and aborting
+        run in a worker thread, never on the event loop.
+
+        Example::
+
+            async with producer.transaction():
+                await producer.produce_sync("orders", "order-7", "paid")
+
+        Raises:
+            TransactionStateError: The producer has no ``transactional_id``, or a
+                transaction is already open on it (transactions do not nest).
+            TransactionAbortedError: The commit failed, so the transaction was
+                aborted; run it again.
+            ProducerFencedError: A newer producer with the same ``transactional_id``
+                took over; this one is closed.
+            TransactionError: Another failure of the commit; see its flags.
+
+        .. versionadded:: 0.2.0
+        """
+        self._open_engine()
+        transactions = require(self._transactions, "transaction()")
+        await asyncio.to_thread(transactions.begin)
+        try:
+            yield
+        except BaseException as error:
+            await asyncio.to_thread(transactions.abort, error)
+            raise
+        await asyncio.to_thread(transactions.commit)
+
+    async def send_offsets_to_transaction(
+        self, offsets: Iterable[Any], group_metadata: Any, timeout: float | None = None
+    ) -> None:
+        """
+        Commit a consumer group's offsets with the open transaction, in a worker thread.
+
+        See :meth:`kaffe.Producer.send_offsets_to_transaction`.
+
+        .. versionadded:: 0.2.0
+        """
+        self._open_engine()
+        transactions = require(self._transactions, "send_offsets_to_transaction")
+        await asyncio.to_thread(transactions.send_offsets, offsets, group_metadata, timeout)
 
     async def partitions_count(self, topic: str | None = None) -> int:
         """

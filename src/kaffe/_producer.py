@@ -9,11 +9,12 @@ adds the three ways a thread waits for outcomes: a lock per ``produce_sync``, a
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future
 from types import TracebackType
 from typing import Any, overload
@@ -22,6 +23,7 @@ from ._config import ProducerConfig, ProducerOptions
 from ._core import Batch, Core, MissingMetadata, ProducerBase, State, Waiter, now
 from ._engine import Engine
 from ._errors import DeliveryTimeoutError, KaffeError, UndeliveredMessagesError
+from ._transactions import Transactions, require, start_transactions
 from ._types import Delivery, Headers, Message, OutgoingMessage
 
 if sys.version_info >= (3, 11):
@@ -285,10 +287,13 @@ class Producer(ProducerBase):
         BrokerUnavailableError: No broker answered within ``start_timeout``.
         AuthenticationError: The TLS handshake or SASL login failed.
         UnknownTopicError: A configured topic does not exist.
+        TransactionError: With ``transactional_id``, transactions could not be
+            initialised within ``start_timeout``.
     """
 
     _UNCLOSED_HINT = "call close() or use 'with' so queued messages are delivered"
     _engine: Engine
+    _transactions: Transactions | None
 
     def __init__(
         self, config: ProducerConfig | None = None, /, **options: Unpack[ProducerOptions]
@@ -298,6 +303,7 @@ class Producer(ProducerBase):
         engine = self._engine = Engine(self._core)
         try:
             engine.analyse_configured()
+            self._transactions = start_transactions(engine)
         except BaseException:
             engine.abandon()
             raise
@@ -564,6 +570,77 @@ class Producer(ProducerBase):
             remaining = deadline - time.monotonic()
             if remaining <= 0 or lock.acquire(timeout=min(remaining, _FOLLOWER_NAP)):
                 return
+
+    # --- transactions ---------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """
+        Run the block as one transaction: commit on a clean exit, abort when it raises.
+
+        Everything produced inside (``produce_sync``, ``produce``,
+        ``produce_batch_sync``, from any thread) belongs to the transaction. A
+        ``produce_sync`` returns once the broker has the message, but consumers with
+        ``isolation.level=read_committed`` see it only after the commit. The commit
+        delivers what is still outstanding first, so every ``produce()`` future of
+        the transaction is settled when the block ends; an abort fails the pending
+        ones with :class:`TransactionAbortedError`. An exception in the block aborts
+        the transaction, then propagates as it is.
+
+        Example::
+
+            with producer.transaction():
+                producer.produce_sync("orders", "order-7", "paid")
+                producer.produce_sync("audit", "order-7", "payment recorded")
+
+        Raises:
+            TransactionStateError: The producer has no ``transactional_id``, or a
+                transaction is already open on it (transactions do not nest).
+            TransactionAbortedError: The commit failed, so the transaction was
+                aborted; run it again.
+            ProducerFencedError: A newer producer with the same ``transactional_id``
+                took over; this one is closed.
+            TransactionError: Another failure of the commit; see its flags.
+
+        .. versionadded:: 0.2.0
+        """
+        transactions = require(self._transactions, "transaction()")
+        transactions.begin()
+        try:
+            yield
+        except BaseException as error:
+            transactions.abort(error)
+            raise
+        transactions.commit()
+
+    def send_offsets_to_transaction(
+        self, offsets: Iterable[Any], group_metadata: Any, timeout: float | None = None
+    ) -> None:
+        """
+        Commit a consumer group's offsets with the open transaction: consume-transform-produce.
+
+        The offsets count as committed only if the transaction commits, so what was
+        read and what was produced from it move together.
+
+        Args:
+            offsets: ``confluent_kafka.TopicPartition`` objects holding the *next*
+                offset to read per partition, such as ``consumer.position(
+                consumer.assignment())``. Logical offsets (no position yet) are skipped.
+            group_metadata: The consumer's ``consumer_group_metadata()``.
+            timeout: Seconds, retries included; ``delivery_timeout`` when ``None``.
+
+        Raises:
+            TransactionStateError: No transaction is open, or the producer is not
+                transactional.
+            InvalidOffsetsError: ``offsets`` or ``group_metadata`` is malformed.
+            TransactionError: The call failed; an ``abortable`` failure fails the
+                transaction, which the block then aborts.
+
+        .. versionadded:: 0.2.0
+        """
+        self._engine.check_open()
+        transactions = require(self._transactions, "send_offsets_to_transaction")
+        transactions.send_offsets(offsets, group_metadata, timeout)
 
     # --- topics ---------------------------------------------------------------------------
 
