@@ -649,6 +649,18 @@ def test_transactional_id_sets_librdkafkas_and_turns_idempotence_on() -> None:
     assert "transactional.id" not in ProducerConfig(endpoints="h:1").librdkafka_properties()
 
 
+def test_a_transaction_outlasts_the_delivery_of_its_messages() -> None:
+    default = ProducerConfig(endpoints="h:1", transactional_id="billing-1")
+    slow = ProducerConfig(endpoints="h:1", transactional_id="billing-1", delivery_timeout=90)
+    own = ProducerConfig(
+        endpoints="h:1", transactional_id="billing-1", client_config={"transaction.timeout.ms": 5}
+    )
+    assert default.librdkafka_properties()["transaction.timeout.ms"] == 60_000
+    assert slow.librdkafka_properties()["transaction.timeout.ms"] == 90_000
+    assert own.librdkafka_properties()["transaction.timeout.ms"] == 5
+    assert "transaction.timeout.ms" not in ProducerConfig(endpoints="h:1").librdkafka_properties()
+
+
 def test_transactional_id_with_idempotence_off_names_both_options() -> None:
     with pytest.raises(ConfigError, match=r"transactional_id.*idempotence=False") as raised:
         ProducerConfig(endpoints="h:1", transactional_id="billing-1", idempotence=False)

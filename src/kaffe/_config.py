@@ -77,6 +77,7 @@ __all__ = [
     "DEFAULT_QUEUE_FULL_TIMEOUT",
     "DEFAULT_REQUIRED_ACKS",
     "DEFAULT_START_TIMEOUT",
+    "DEFAULT_TRANSACTION_TIMEOUT",
     "OIDC",
     "OPTIONS",
     "STRATEGY_NAMES",
@@ -112,6 +113,10 @@ DEFAULT_METADATA_REFRESH_INTERVAL = 60.0
 DEFAULT_CLIENT_ID = "kaffe"
 #: No compression, as librdkafka and the Java client default to.
 DEFAULT_COMPRESSION = "none"
+#: Seconds a transaction may stay open before the broker aborts it: librdkafka's
+#: ``transaction.timeout.ms`` default, raised to ``delivery_timeout`` when that is longer
+#: (librdkafka requires a transaction to outlast the delivery of its messages).
+DEFAULT_TRANSACTION_TIMEOUT = 60.0
 
 _SECRET_MARKERS = ("password", "secret", "key", "jaas", "token", "credential")
 
@@ -498,6 +503,9 @@ class ProducerConfig:
         }
         if self.transactional_id is not None:
             properties["transactional.id"] = self.transactional_id
+            properties["transaction.timeout.ms"] = max(
+                int(DEFAULT_TRANSACTION_TIMEOUT * 1000), properties["delivery.timeout.ms"]
+            )
         if self.statistics_interval is not None:
             properties["statistics.interval.ms"] = round(self.statistics_interval * 1000)
         if self.sasl is not None:
