@@ -312,8 +312,8 @@ class ProducerConfig:
     )
     transactional_id: str | None = option_field(
         None,
-        meaning="librdkafka `transactional.id`: makes the producer transactional; "
-        "needs idempotence",
+        meaning="librdkafka `transactional.id`: makes the producer transactional "
+        "(initialised at start-up); needs idempotence",
         check=check_transactional_id,
         env=TEXT,
     )
