@@ -139,7 +139,7 @@ class _Handle(confluent_kafka.Producer):
     report it.
     """
 
-    def __init__(self, properties: dict[str, Any], on_fatal: Callable[[KafkaError], None]):
+    def __init__(self, properties: dict[str, Any], on_fatal: Callable[[KafkaError], None]) -> None:
         super().__init__(properties)
         self.on_fatal = on_fatal
 

@@ -256,13 +256,6 @@ class Transactions:
             TransactionError: The call failed; see its flags.
         """
         positions = check_offsets(offsets, group_metadata)
-        if timeout is not None and (
-            isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0
-        ):
-            raise InvalidOffsetsError(
-                f"send_offsets_to_transaction: timeout must be positive seconds, not {timeout!r}",
-                reason="invalid argument",
-            )
         if self.phase is not Phase.OPEN:
             raise TransactionStateError(
                 "send_offsets_to_transaction works only inside a transaction: call it "
