@@ -158,6 +158,20 @@ def test_a_commit_out_of_time_is_finished_by_the_next_transaction_first() -> Non
     assert state.unfinished is None
 
 
+def test_an_unfinished_commit_that_then_fails_for_good_is_raised_once() -> None:
+    engine = ScriptedEngine(delivery_wait=0.05, commit_transaction=[retriable()] * 100)
+    state = transactions(engine)
+    state.begin()
+    with pytest.raises(kaffe.TransactionError):
+        state.commit()
+    engine.answer("commit_transaction", kaffe.TransactionStateError("not in a commit"))
+    with pytest.raises(kaffe.TransactionStateError, match="not in a commit"):
+        state.begin()
+    assert state.unfinished is None
+    state.begin()
+    assert phase(state) is Phase.OPEN
+
+
 def test_an_abort_out_of_time_is_finished_by_the_next_transaction_first() -> None:
     engine = ScriptedEngine(delivery_wait=0.05, abort_transaction=[retriable()] * 100)
     state = transactions(engine)

@@ -329,10 +329,15 @@ class Transactions:
     def _finish_unfinished(self) -> None:
         call = self.unfinished
         assert call is not None
-        if call == "abort_transaction":
-            self._abort()
-        else:
-            self.retry(call, (), self._engine.delivery_wait)
+        try:
+            if call == "abort_transaction":
+                self._abort()
+            else:
+                self.retry(call, (), self._engine.delivery_wait)
+        except TransactionError as error:
+            if not error.retriable or error.fatal:
+                self.unfinished = None  # nothing left to resume: raise this once
+            raise
         self.unfinished = None
         logger.info("the previous transaction's %s finished", call.split("_")[0])
 
