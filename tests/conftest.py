@@ -57,12 +57,19 @@ class Cluster:
         return result.stdout
 
 
+def pytest_report_header() -> str:
+    """Say which per-message path the tests run: compiled, or pure Python."""
+    import kaffe
+
+    return f"kaffe per-message path: {'compiled' if kaffe.__compiled__ else 'pure Python'}"
+
+
 @pytest.fixture(autouse=True)
 def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests never see the developer's Kafka settings, nor leak their own."""
     for name in list(os.environ):
         if (name.startswith(("KAFFE_", "KAFKA_"))) and not name.startswith(
-            ("KAFFE_TEST_", "KAFFE_KAFKA_")
+            ("KAFFE_TEST_", "KAFFE_KAFKA_", "KAFFE_PURE_PYTHON")  # the mode under test stays
         ):
             monkeypatch.delenv(name)
 

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import logging
-import threading
 from typing import Any
 
 import pytest
-from confluent_kafka import KafkaError
 
 import kaffe
 from kaffe import partitioners
-from kaffe._core import Batch, Core, MissingMetadata, Observers, Waiter
+from kaffe._core import Core, MissingMetadata, Observers
 
 
 def _core(**options: Any) -> Core:
@@ -21,66 +19,17 @@ def _core(**options: Any) -> Core:
     return core
 
 
-class _Report:
-    """Stands in for librdkafka's delivery report."""
-
-    def __init__(self, topic: str, partition: int, offset: int, stamp: int | None = None) -> None:
-        self._values = (topic, partition, offset, stamp)
-
-    def topic(self) -> str:
-        return self._values[0]
-
-    def partition(self) -> int:
-        return self._values[1]
-
-    def offset(self) -> int:
-        return self._values[2]
-
-    def timestamp(self) -> tuple[int, int | None]:
-        stamp = self._values[3]
-        return (0, None) if stamp is None else (1, stamp)
-
-
-class _Kept(Waiter):
-    __slots__ = ("outcomes",)
-
-    def __init__(self, core: Core) -> None:
-        super().__init__(core)
-        self.outcomes: list[object] = []
-
-    def resolve(self, delivery: kaffe.Delivery) -> None:
-        self.outcomes.append(delivery)
-
-    def reject(self, error: kaffe.KaffeError) -> None:
-        self.outcomes.append(error)
-
-
 # --- calls into messages ---------------------------------------------------------------
 
 
 def test_the_three_call_forms_build_one_placed_message_each() -> None:
     core = _core()
-    assert core.message((b"k", b"v")) == (
-        "events",
-        partitioners.md5(b"k", 8),
-        b"k",
-        b"v",
-        None,
-        None,
+    assert core.message((b"k", b"v")) == kaffe.OutgoingMessage(
+        "events", partitioners.md5(b"k", 8), b"k", b"v", None, None
     )
-    # The fast path builds a plain tuple of the OutgoingMessage's shape: index, don't name.
-    assert core.message(("events", "k", "v"))[1] == partitioners.md5(b"k", 8)
-    assert core.message(("events", 3, "k", "v"))[1] == 3
-
-
-@pytest.mark.parametrize("strategy", ["md5", "murmur2", "crc32", "fnv1a"])
-def test_the_fast_path_places_keys_exactly_like_the_full_path(strategy: str) -> None:
-    core = _core(partition_strategy=strategy)
-    assert core.plain_hash is not None
-    for key in (b"user-42", "café", b""):
-        fast = core.message(("events", key, b"v"))
-        full = core.message(("events", key, b"v"), headers={"h": "x"})
-        assert fast[1] == full.partition == partitioners.HASH_FUNCTIONS[strategy](key, 8)
+    assert core.message(("events", "k", "v")).partition == partitioners.md5(b"k", 8)
+    assert core.message(("events", 3, "k", "v")).partition == 3
+    assert type(core.message(("events", "k", "v"))) is kaffe.OutgoingMessage
 
 
 def test_a_topic_not_analysed_yet_asks_the_face_for_metadata() -> None:
@@ -134,33 +83,7 @@ def test_learning_a_topic_again_keeps_the_strategys_memory_and_logs_growth(
     assert "now has 16 partitions (was 8)" in caplog.text
 
 
-# --- outcomes ----------------------------------------------------------------------------
-
-
-def test_a_delivery_report_settles_the_waiter_with_a_delivery() -> None:
-    waiter = _Kept(_core())
-    waiter(None, _Report("events", 2, 41, 1_700_000_000_000))
-    assert waiter.outcomes == [kaffe.Delivery("events", 2, 41, 1_700_000_000_000)]
-
-
-def test_a_failed_report_is_translated_and_a_refusal_passes_as_it_is() -> None:
-    core = _core()
-    waiter = _Kept(core)
-    waiter(KafkaError(KafkaError._MSG_TIMED_OUT), _Report("events", 2, -1))
-    refusal = kaffe.QueueFullError("full", topic="events", reason="queue full", retriable=True)
-    waiter(refusal, None)
-    timed_out, refused = waiter.outcomes
-    assert isinstance(timed_out, kaffe.DeliveryTimeoutError)
-    assert (timed_out.topic, timed_out.partition) == ("events", 2)
-    assert refused is refusal
-
-
-def test_an_unknown_partition_report_asks_for_a_metadata_refresh() -> None:
-    core = _core()
-    asked: list[bool] = []
-    core.on_unknown_partition = lambda: asked.append(True)
-    _Kept(core)(KafkaError(KafkaError._UNKNOWN_PARTITION), _Report("events", 9, -1))
-    assert asked == [True]
+# --- observers -------------------------------------------------------------------------
 
 
 class _Observer(kaffe.Observer):
@@ -187,21 +110,6 @@ class _Observer(kaffe.Observer):
         self.calls.append(("outcome", (context, outcome)))
 
 
-def test_observers_hear_of_each_outcome_once_with_their_context() -> None:
-    core = _core()
-    observer = _Observer()
-    observers = Observers([observer], core.config)
-    message = core.message(("events", 1, b"k", b"v"))
-    waiter = _Kept(core)
-    core.observers = observers
-    waiter.message, waiter.started = message, 0.0
-    waiter.contexts = observers.send(message)
-    waiter(None, _Report("events", 1, 7))
-    waiter(None, _Report("events", 1, 7))  # a duplicate report is never observed twice
-    delivery = kaffe.Delivery("events", 1, 7, None)
-    assert observer.calls == [("send", message), ("outcome", ("context", delivery))]
-
-
 @pytest.mark.parametrize("kind", ["on_send", "on_outcome"])
 def test_a_raising_observer_is_logged_once_per_kind_and_breaks_nothing(
     kind: str, caplog: pytest.LogCaptureFixture
@@ -214,43 +122,3 @@ def test_a_raising_observer_is_logged_once_per_kind_and_breaks_nothing(
             contexts = observers.send(message)
             observers.outcome(contexts, message, kaffe.Delivery("events", 1, 0), 0.0)
     assert [record.getMessage().count(kind) > 0 for record in caplog.records] == [True]
-
-
-class _CountingBatch(Batch):
-    __slots__ = ("completions",)
-
-    def __init__(self, size: int) -> None:
-        super().__init__(size)
-        self.completions = 0
-
-    def complete(self) -> None:
-        self.completions += 1
-
-
-def test_a_batch_completes_exactly_once_however_many_threads_settle_it() -> None:
-    core = _core()
-    batch = _CountingBatch(4_000)
-    slots = batch.slots(core)
-
-    def settle(part: list[Any]) -> None:
-        for slot in part:
-            slot(None, _Report("events", 0, slot.index))
-
-    threads = [threading.Thread(target=settle, args=(slots[i::4],)) for i in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert batch.completions == 1
-    assert batch.is_done()
-    assert [delivery.offset for delivery in batch.result("events")] == list(range(4_000))
-
-
-def test_a_batch_reports_messages_without_an_outcome_as_timed_out() -> None:
-    core = _core()
-    batch = _CountingBatch(2)
-    batch.slots(core)[0](None, _Report("events", 0, 0))
-    with pytest.raises(kaffe.BatchProduceError) as raised:
-        batch.result("events")
-    assert raised.value.failed == [1]
-    assert isinstance(raised.value.errors[1], kaffe.DeliveryTimeoutError)

@@ -16,6 +16,9 @@ import logging as _logging
 from importlib.metadata import PackageNotFoundError as _PackageNotFoundError
 from importlib.metadata import version as _version
 
+# First: decides whether the per-message path runs compiled or as its source.
+from ._mode import COMPILED as _COMPILED  # isort: skip
+
 from ._async_producer import AsyncProducer
 from ._config import OIDC, ProducerConfig, SASLConfig, SSLConfig
 from ._errors import (
@@ -53,6 +56,11 @@ try:
     __version__ = _version("kaffe")
 except _PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
+
+#: True when the per-message path (placing, handing over, settling) runs compiled by
+#: mypyc; False when its pure-Python source runs (no compiler at build time, or
+#: ``KAFFE_PURE_PYTHON=1``). Both behave the same.
+__compiled__: bool = _COMPILED
 
 __all__ = [  # noqa: RUF022 - plain sorted() order, which tests/test_init.py checks
     "AsyncProducer",

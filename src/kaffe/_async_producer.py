@@ -2,19 +2,19 @@
 ``AsyncProducer``: the asyncio face. It holds only the waiting, and the loop never waits.
 
 librdkafka's ``produce()`` never blocks (it refuses when its queue is full, and the
-task then sleeps without blocking the loop). Everything that can wait runs in a
-worker thread: start-up analysis, metadata for a topic not analysed yet or for a
-partition beyond the known count, ``refresh_metadata()``, ``flush()``,
-``aclose()`` and every transactional call. Outcomes are served by the engine's
-threads (or on the loop itself, once per loop iteration while tasks produce) and
-handed to the loop in bursts: one ``call_soon_threadsafe`` wakes the loop for
-every outcome that arrives before it runs.
+task then sleeps without blocking the loop). A plain call costs the loop a
+placement, a hand-over and one asyncio future (:meth:`kaffe._hot.HotPath.loop_waiter`);
+everything that can wait runs in a worker thread: start-up analysis, metadata for a
+topic not analysed yet or for a partition beyond the known count,
+``refresh_metadata()``, ``flush()``, ``aclose()``, batches and every transactional
+call. The engine's poller serves librdkafka's delivery reports and hands outcomes
+to the loop in bursts: one ``call_soon_threadsafe`` wakes the loop for every
+outcome that arrives before it runs (:class:`kaffe._hot.LoopHandOff`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import sys
 from collections.abc import AsyncIterator, Iterable, Mapping
@@ -22,15 +22,14 @@ from types import TracebackType
 from typing import Any, overload
 
 from ._config import ProducerConfig, ProducerOptions
-from ._core import Batch, Core, MissingMetadata, ProducerBase, State, Waiter, now
+from ._core import MissingMetadata, ProducerBase, State, batch_result, now
 from ._engine import Engine
 from ._errors import (
-    DeliveryTimeoutError,
-    KaffeError,
     ProducerClosedError,
     QueueFullError,
     UndeliveredMessagesError,
 )
+from ._hot import HotPath, LoopBatch, LoopHandOff, LoopWaiter
 from ._transactions import Transactions, require, start_transactions
 from ._types import Delivery, Headers, Message, OutgoingMessage
 
@@ -43,84 +42,6 @@ __all__ = ["AsyncProducer"]
 
 _QUEUE_FULL_PAUSE = 0.005
 _OPEN = State.OPEN
-
-
-def _settle(future: asyncio.Future[Any], outcome: Any, failed: bool) -> None:
-    if future.done():  # cancelled by its waiter; the message was still sent
-        return
-    if failed:
-        future.set_exception(outcome)
-    else:
-        future.set_result(outcome)
-
-
-class _LoopHandOff:
-    """
-    Hands outcomes to the event loop: one wake-up for every burst of outcomes.
-
-    Outcomes served on the loop thread itself settle at once; outcomes served on
-    another thread queue up, and the first of a burst schedules one drain on the
-    loop (``append``/``popleft`` are atomic, and the flag is re-armed before the
-    drain empties the queue, so no outcome is ever left behind).
-    """
-
-    __slots__ = ("loop", "on_loop", "pending", "scheduled")
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
-        self.pending: collections.deque[tuple[asyncio.Future[Any], Any, bool]] = collections.deque()
-        self.scheduled = False
-        #: True while the loop thread itself serves outcomes.
-        self.on_loop = False
-
-    def push(self, future: asyncio.Future[Any], outcome: Any, failed: bool) -> None:
-        if self.on_loop:
-            _settle(future, outcome, failed)
-            return
-        self.pending.append((future, outcome, failed))
-        if not self.scheduled:
-            self.scheduled = True
-            # RuntimeError: the loop is closed, so nobody is waiting any more.
-            with contextlib.suppress(RuntimeError):
-                self.loop.call_soon_threadsafe(self.drain)
-
-    def drain(self) -> None:
-        self.scheduled = False
-        pending = self.pending
-        while pending:
-            _settle(*pending.popleft())
-
-
-class _AsyncWaiter(Waiter):
-    """Where the outcome of one message of the asyncio face lands: an asyncio future."""
-
-    __slots__ = ("future", "hand_off")
-
-    def __init__(self, core: Core, future: asyncio.Future[Delivery], hand_off: _LoopHandOff):
-        self.core = core
-        self.contexts = None
-        self.future = future
-        self.hand_off = hand_off
-
-    def resolve(self, delivery: Delivery) -> None:
-        self.hand_off.push(self.future, delivery, False)
-
-    def reject(self, error: KaffeError) -> None:
-        self.hand_off.push(self.future, error, True)
-
-
-class _LoopBatch(Batch):
-    """A batch a task awaits: its future resolves when the last outcome is in."""
-
-    __slots__ = ("future", "hand_off")
-
-    def __init__(self, size: int, future: asyncio.Future[None], hand_off: _LoopHandOff) -> None:
-        super().__init__(size)
-        self.future = future
-        self.hand_off = hand_off
-
-    def complete(self) -> None:
-        self.hand_off.push(self.future, None, False)
 
 
 class AsyncProducer(ProducerBase):
@@ -147,17 +68,9 @@ class AsyncProducer(ProducerBase):
     ) -> None:
         super().__init__(config, **options)
         self._engine: Engine | None = None
+        self._path: HotPath | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._hand_off: _LoopHandOff | None = None
-        #: True while a serving turn is scheduled on the loop (see ``_serve_soon``).
-        self._serve_scheduled = False
-        #: Futures ``produce_sync`` awaits, with their deadlines (loop time), oldest first;
-        #: settled ones leave when the watchdog passes them. One watchdog timer fails
-        #: overdue ones: far cheaper than a timer per message.
-        self._awaited: collections.deque[tuple[float, asyncio.Future[Delivery]]] = (
-            collections.deque()
-        )
-        self._watchdog: asyncio.TimerHandle | None = None
+        self._hand_off: LoopHandOff | None = None
         self._closing = False
         self._transactions: Transactions | None = None
 
@@ -191,7 +104,7 @@ class AsyncProducer(ProducerBase):
         if self._closing:
             raise ProducerClosedError("the producer is closed; create a new one", reason="closed")
         loop = self._loop = asyncio.get_running_loop()
-        self._hand_off = _LoopHandOff(loop)
+        self._hand_off = LoopHandOff(loop)
         engine = await asyncio.to_thread(Engine, self._core)
         try:
             await asyncio.to_thread(engine.analyse_configured)
@@ -201,6 +114,7 @@ class AsyncProducer(ProducerBase):
             raise
         engine.start_refresher()
         self._engine = engine
+        self._path = engine.path
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -251,28 +165,49 @@ class AsyncProducer(ProducerBase):
 
     # --- producing ------------------------------------------------------------------------
 
-    def _hand_over(
-        self, engine: Engine, message: OutgoingMessage, started: float
-    ) -> tuple[asyncio.Future[Delivery], _AsyncWaiter | None]:
+    async def _send(
+        self, args: tuple[Any, ...], headers: Headers | None, timestamp: int | None
+    ) -> LoopWaiter:
         """
-        Hand one message to librdkafka at once, without awaiting anything.
+        Hand one message over: the path's way for a plain call, else the core's.
 
         Returns:
-            Its future, and ``None``; or, when librdkafka's queue is full, the future and
-            the waiter still to hand over (see :meth:`_hand_over_when_room`).
+            Its waiter, whose ``future`` resolves on acknowledgement.
         """
+        path = self._path
+        if path is None or not path.open:
+            self._open_engine()
+        assert path is not None
+        assert self._hand_off is not None
+        waiter = None
+        if headers is None and timestamp is None:
+            waiter = path.loop_waiter(args, self._hand_off)
+        if waiter is None:
+            return await self._send_built(args, headers, timestamp)
+        if waiter.queued is not None:
+            await self._hand_over_when_room(waiter.queued, waiter, 0.0)
+        return waiter
+
+    async def _send_built(
+        self, args: tuple[Any, ...], headers: Headers | None, timestamp: int | None
+    ) -> LoopWaiter:
+        """Hand one message over that the core builds (fetching metadata as needed)."""
+        path = self._open_engine().path
+        started = now() if self._observing else 0.0
+        try:
+            message = self._core.message(args, headers, timestamp)
+        except MissingMetadata:
+            message = await self._message(args, headers, timestamp)
         loop = self._loop
         assert loop is not None
-        future: asyncio.Future[Delivery] = loop.create_future()
-        waiter = _AsyncWaiter(self._core, future, self._hand_off)  # type: ignore[arg-type]
-        if not engine.send((message,), (waiter,), None, started):
-            return future, waiter
-        if not self._serve_scheduled:
-            self._produced()
-        return future, None
+        assert self._hand_off is not None
+        waiter = LoopWaiter(self._core, loop.create_future(), self._hand_off)
+        if not path.send((message,), (waiter,), None, started):
+            await self._hand_over_when_room(message, waiter, started)
+        return waiter
 
     async def _hand_over_when_room(
-        self, message: OutgoingMessage, waiter: _AsyncWaiter, started: float
+        self, message: OutgoingMessage, waiter: LoopWaiter, started: float
     ) -> None:
         """Offer a message again while librdkafka's queue is full, sleeping between tries."""
         loop = self._loop
@@ -281,40 +216,19 @@ class AsyncProducer(ProducerBase):
         while True:
             await asyncio.sleep(_QUEUE_FULL_PAUSE)
             engine = self._open_engine()
-            if engine.send((message,), (waiter,), None, started):
-                self._produced()
+            if engine.path.send((message,), (waiter,), None, started):
                 return
             if loop.time() >= deadline:
                 error = QueueFullError(
                     f"librdkafka's queue stayed full for {self._queue_full_timeout:g}s "
-                    f"while producing to {message[0]!r}; the cluster is not keeping up",
-                    topic=message[0],
-                    partition=message[1],
+                    f"while producing to {message.topic!r}; the cluster is not keeping up",
+                    topic=message.topic,
+                    partition=message.partition,
                     reason="queue full",
                     retriable=True,
                 )
                 waiter(error, None)
                 raise error
-
-    def _produced(self) -> None:
-        if not self._serve_scheduled:
-            # Serve reports on the loop once per loop iteration while it produces:
-            # callbacks then run here, without a GIL hand-off per report.
-            self._serve_scheduled = True
-            assert self._loop is not None
-            self._loop.call_soon(self._serve_soon)
-
-    def _serve_soon(self) -> None:
-        self._serve_scheduled = False
-        engine = self._engine
-        hand_off = self._hand_off
-        if engine is None or hand_off is None or engine.state is not _OPEN:
-            return
-        hand_off.on_loop = True
-        try:
-            engine.serve_ready()
-        finally:
-            hand_off.on_loop = False
 
     @overload
     async def produce(
@@ -362,16 +276,8 @@ class AsyncProducer(ProducerBase):
         Returns:
             An asyncio future that resolves on acknowledgement.
         """
-        engine = self._open_engine()
-        started = now() if self._observing else 0.0
-        try:
-            message = self._core.message(args, headers, timestamp)
-        except MissingMetadata:
-            message = await self._message(args, headers, timestamp)
-        future, waiting = self._hand_over(engine, message, started)
-        if waiting is not None:
-            await self._hand_over_when_room(message, waiting, started)
-        return future
+        waiter = await self._send(args, headers, timestamp)
+        return waiter.future
 
     @overload
     async def produce_sync(
@@ -414,60 +320,32 @@ class AsyncProducer(ProducerBase):
 
         The forms are those of :meth:`kaffe.Producer.produce_sync`. Cancelling the
         awaiting task does not withdraw the message: it was handed to librdkafka
-        and is delivered (once) all the same.
+        and is delivered (once) all the same. librdkafka reports every message
+        within ``delivery_timeout`` (its ``delivery.timeout.ms``), so the call
+        resolves, or raises, by then.
 
         Returns:
             Where the message was stored.
         """
-        engine = self._open_engine()
-        started = now() if self._observing else 0.0
-        try:
-            message = self._core.message(args, headers, timestamp)
-        except MissingMetadata:
-            message = await self._message(args, headers, timestamp)
-        waiting = engine.sync_waiters
+        path = self._path
+        if path is None or not path.open:
+            self._open_engine()
+        assert path is not None
+        hand_off = self._hand_off
+        assert hand_off is not None
+        waiting = path.engine.sync_waiters
         waiting.append(None)  # from here on, whoever serves flushes instead of lingering
         try:
-            future, stuck = self._hand_over(engine, message, started)
-            if stuck is not None:
-                await self._hand_over_when_room(message, stuck, started)
-            if not future.done():
-                loop = self._loop
-                assert loop is not None
-                awaited = self._awaited
-                while awaited and awaited[0][1].done():  # keep it short: drop settled ones
-                    awaited.popleft()
-                awaited.append((loop.time() + engine.delivery_wait, future))
-                if self._watchdog is None:
-                    self._watchdog = loop.call_later(engine.delivery_wait, self._expire_overdue)
-            return await future
+            # The plain call's way inline: no coroutine of its own per message.
+            plain = headers is None and timestamp is None
+            waiter = path.loop_waiter(args, hand_off) if plain else None
+            if waiter is None:
+                waiter = await self._send_built(args, headers, timestamp)
+            elif waiter.queued is not None:
+                await self._hand_over_when_room(waiter.queued, waiter, 0.0)
+            return await waiter.future
         finally:
             waiting.pop()
-
-    def _expire_overdue(self) -> None:
-        """Fail awaited futures whose report is overdue; re-arm for the next deadline."""
-        loop = self._loop
-        engine = self._engine
-        assert loop is not None
-        assert engine is not None
-        now_ = loop.time()
-        awaited = self._awaited
-        while awaited:
-            deadline, future = awaited[0]
-            if future.done():  # settled in time: nothing to do
-                awaited.popleft()
-                continue
-            if deadline > now_:
-                break
-            awaited.popleft()
-            future.set_exception(  # a report that comes in later is ignored
-                DeliveryTimeoutError(
-                    f"no delivery report within {engine.delivery_wait:g}s",
-                    reason="timed out",
-                    retriable=True,
-                )
-            )
-        self._watchdog = loop.call_at(awaited[0][0], self._expire_overdue) if awaited else None
 
     async def produce_batch_sync(
         self, topic: str, messages: Iterable[Message | tuple[Any, Any]]
@@ -485,11 +363,28 @@ class AsyncProducer(ProducerBase):
             BatchProduceError: Some messages failed; it lists which were delivered.
         """
         engine = self._open_engine()
+        path = engine.path
         started = now() if self._observing else 0.0
         core = self._core
         name = core.topic_name(topic)
         if not isinstance(messages, (list, tuple)):
             messages = list(messages)
+        loop = self._loop
+        hand_off = self._hand_off
+        assert loop is not None
+        assert hand_off is not None
+        wait = self._queue_full_timeout
+        waiting = engine.sync_waiters
+        # A full queue is waited out in a worker thread (the context goes along, so
+        # observers see the caller's), never on the loop.
+        if messages:
+            batch = LoopBatch(len(messages), loop.create_future(), hand_off)
+            waiting.append(None)  # the batch is awaited: whoever serves flushes, not lingers
+            try:
+                if await asyncio.to_thread(path.batch, name, messages, batch, wait, False):
+                    return await self._batch_outcome(batch, name)
+            finally:
+                waiting.pop()
         refreshed = False
         for attempt in range(3):
             try:
@@ -501,25 +396,20 @@ class AsyncProducer(ProducerBase):
                 refreshed = await self._fetch(missing)
         if not built:
             return []
-        loop = self._loop
-        assert loop is not None
-        assert self._hand_off is not None
-        done: asyncio.Future[None] = loop.create_future()
-        batch = _LoopBatch(len(built), done, self._hand_off)
-        slots = batch.slots(core)
-        waiting = engine.sync_waiters
-        waiting.append(None)  # the batch is awaited: whoever serves flushes, not lingers
+        batch = LoopBatch(len(built), loop.create_future(), hand_off)
+        waiting.append(None)
         try:
-            # A full queue is waited out in a worker thread (the context goes along,
-            # so observers see the caller's), never on the loop.
-            await asyncio.to_thread(engine.send, built, slots, self._queue_full_timeout, started)
-            self._produced()
-            engine.wake_poller()
-            if not done.done():
-                await asyncio.wait([done], timeout=engine.delivery_wait)
+            await asyncio.to_thread(path.send, built, batch.slots(core), wait, started)
+            return await self._batch_outcome(batch, name)
         finally:
             waiting.pop()
-        return batch.result(name)
+
+    async def _batch_outcome(self, batch: LoopBatch, topic: str) -> list[Delivery]:
+        engine = self._open_engine()
+        engine.wake_poller()
+        if not batch.future.done():
+            await asyncio.wait([batch.future], timeout=engine.delivery_wait)
+        return batch_result(batch, topic)
 
     # --- transactions ---------------------------------------------------------------------
 
@@ -628,9 +518,6 @@ class AsyncProducer(ProducerBase):
             UndeliveredMessagesError: Messages were still unacknowledged at the timeout.
         """
         self._closing = True
-        if self._watchdog is not None:
-            self._watchdog.cancel()
-            self._watchdog = None
         engine = self._engine
         if engine is None or engine.state is not _OPEN:
             return

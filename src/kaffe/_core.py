@@ -10,18 +10,19 @@ it, so validation, encoding and placement are the same everywhere:
   partition beyond the known count), it raises :class:`MissingMetadata`, and the
   face fetches the metadata its own way (a thread blocks, the event loop awaits)
   and asks again.
-* :meth:`Waiter.__call__` is where every outcome arrives: librdkafka's delivery
-  report of each message, or kaffe's own refusal of a message it could not hand
-  over. It builds the :class:`~kaffe.Delivery` or the :class:`~kaffe.KaffeError`,
-  tells the observers, and resolves whatever waits: a synchronous caller, a
-  future, a batch slot or an asyncio future (the subclasses, one per way of
-  waiting, live with the faces).
+* Plain calls (a known topic, ``bytes``/``str`` key and value, no headers or
+  timestamp, a built-in strategy, no serializer, prefix or observer) skip this
+  module: :class:`kaffe._hot.HotPath` places and hands them over itself. The core
+  says whether they may (:attr:`Core.plain`).
+
+The per-message functions themselves (placement, the hand-over, the one outcome
+function :meth:`Waiter.__call__ <kaffe._hot.Waiter>`) live in :mod:`kaffe._hot`,
+which is compiled when kaffe is built.
 """
 
 from __future__ import annotations
 
 import enum
-import itertools
 import logging
 import time
 import warnings
@@ -39,10 +40,10 @@ from ._errors import (
     InvalidPartitionError,
     KaffeError,
     MessageTypeError,
-    PartitionStrategyError,
     means_metadata_changed,
     translate_kafka_error,
 )
+from ._hot import Batch, TopicState, place
 from ._serialization import build_encoder
 from ._types import Delivery, Headers, Message, OutgoingMessage
 
@@ -51,15 +52,12 @@ if TYPE_CHECKING:
     from ._statistics import Statistics
 
 __all__ = [
-    "Batch",
-    "BatchSlot",
     "Core",
     "MissingMetadata",
     "Observers",
     "ProducerBase",
     "State",
-    "TopicState",
-    "Waiter",
+    "batch_result",
     "now",
 ]
 
@@ -67,9 +65,6 @@ logger = logging.getLogger("kaffe")
 
 #: The clock of observers' ``seconds``.
 now = time.perf_counter
-_new_tuple = tuple.__new__
-#: Key and value types librdkafka takes as they are.
-_PLAIN = frozenset((bytes, str))
 
 
 class State(enum.Enum):
@@ -78,35 +73,6 @@ class State(enum.Enum):
     OPEN = "open"
     CLOSED = "closed"
     FORKED = "forked"
-
-
-class TopicState:
-    """
-    What kaffe knows about one topic, and its strategy's memory for it.
-
-    Attributes:
-        name: The topic's broker-side name.
-        partitions_count: How many partitions it has.
-        available: Partitions that have a leader now.
-        placer: The strategy's placement for this topic.
-    """
-
-    __slots__ = ("available", "name", "partitions_count", "placer")
-
-    def __init__(
-        self,
-        name: str,
-        partitions_count: int,
-        available: Sequence[int],
-        placer: partitioners.Placer,
-    ) -> None:
-        self.name = name
-        self.partitions_count = partitions_count
-        self.available = tuple(available) or tuple(range(partitions_count))
-        self.placer = placer
-
-    def __repr__(self) -> str:
-        return f"TopicState({self.name!r}, partitions_count={self.partitions_count})"
 
 
 class MissingMetadata(Exception):
@@ -219,16 +185,10 @@ class Core:
         self._header_list = bool(self.observers) or (
             self._encode_key.needs_headers or self._encode_value.needs_headers
         )
-        #: The key hash for calls that need no other work, else None: a plain call names
-        #: a known topic with bytes or str key and value, no headers, no timestamp, and
-        #: the strategy is a hash, with no serializer, no topic prefix and no observers.
-        self.plain_hash: Callable[[bytes, int], int] | None = (
-            self.strategy.key_hash
-            if not self._prefix
-            and not self._key_serializes
-            and not self._value_serializes
-            and not self.observers
-            else None
+        #: Whether plain calls may skip the core (see :class:`kaffe._hot.HotPath`): no
+        #: serializer, no topic prefix and no observers (whose hooks see every message).
+        self.plain = not (
+            self._prefix or self._key_serializes or self._value_serializes or self.observers
         )
         #: Called when a delivery report says a partition is unknown: metadata changed.
         self.on_unknown_partition: Callable[[], None] = _nothing
@@ -341,28 +301,6 @@ class Core:
                 the known count and ``refreshed`` is False.
             KaffeError: Bad input, typed as in the exception tree.
         """
-        plain_hash = self.plain_hash
-        if (
-            plain_hash is not None
-            and len(args) == 3
-            and headers is None
-            and timestamp is None
-            and type(args[0]) is str
-        ):
-            topic, key, value = args
-            state = self.topics.get(topic)
-            if state is not None and type(key) in _PLAIN and type(value) in _PLAIN:
-                key_bytes = key if type(key) is bytes else _utf8(key, "key", topic)
-                # A plain tuple of the OutgoingMessage's shape: nobody else sees it here
-                # (there are no observers on this path), and it is cheaper to build.
-                return (  # type: ignore[return-value]
-                    topic,
-                    plain_hash(key_bytes, state.partitions_count),
-                    key,
-                    value,
-                    None,
-                    None,
-                )
         topic, partition, key, value = self.parse(args)
         return self.build(topic, partition, key, value, headers, timestamp, refreshed=refreshed)
 
@@ -425,9 +363,7 @@ class Core:
             )
         if type(value_out) is str and not value_out.isascii():
             _utf8(value_out, "value", topic)
-        return _new_tuple(
-            OutgoingMessage, (topic, partition, key_out, value_out, header_list, timestamp)
-        )
+        return OutgoingMessage(topic, partition, key_out, value_out, header_list, timestamp)
 
     def batch(
         self,
@@ -453,15 +389,7 @@ class Core:
             raise MissingMetadata(topic)
         built: list[OutgoingMessage] = []
         append = built.append
-        plain_hash = self.plain_hash
-        count = state.partitions_count
         for index, item in enumerate(messages):
-            if plain_hash is not None and type(item) is tuple and len(item) == 2:
-                key, value = item
-                if type(key) is bytes and type(value) in _PLAIN:
-                    # A plain tuple of the OutgoingMessage's shape, as in message().
-                    append((topic, plain_hash(key, count), key, value, None, None))  # type: ignore[arg-type]
-                    continue
             if isinstance(item, Message):
                 key, value, headers, partition, timestamp = item
             elif isinstance(item, tuple) and len(item) == 2:
@@ -492,27 +420,7 @@ class Core:
     def _place(
         self, state: TopicState, key_bytes: Any, key: Any, value: Any, value_out: Any
     ) -> int:
-        size = 0 if value_out is None else len(value_out)
-        try:
-            partition = state.placer(
-                key_bytes, key, value, size, state.partitions_count, state.available
-            )
-        except KaffeError:
-            raise
-        except Exception as error:
-            raise PartitionStrategyError(
-                f"partition strategy {self.strategy.name!r} raised {type(error).__name__}: {error}",
-                topic=state.name,
-                reason="strategy failed",
-            ) from error
-        if type(partition) is not int:
-            raise PartitionStrategyError(
-                f"partition strategy {self.strategy.name!r} returned "
-                f"{type(partition).__name__} {partition!r}; it must return an int",
-                topic=state.name,
-                reason="strategy returned non-int",
-            )
-        return partition
+        return place(state, key_bytes, key, value, 0 if value_out is None else len(value_out))
 
     # --- outcomes --------------------------------------------------------------------
 
@@ -532,65 +440,6 @@ class Core:
 
 def _nothing() -> None:
     return None
-
-
-class Waiter:
-    """
-    Whatever waits for the outcome of one message; calling it delivers the outcome.
-
-    ``__call__`` is the one function every outcome goes through: librdkafka calls it
-    with each delivery report ``(error, message)``, and the message path calls it
-    with a :class:`~kaffe.KaffeError` (and no message) when a message could not be
-    handed over. It builds the :class:`~kaffe.Delivery` or the error, tells the
-    observers, and hands the result to :meth:`resolve` or :meth:`reject`, which
-    each way of waiting implements.
-
-    Attributes:
-        core: The core of the producer that sent the message.
-        message: The message, kept only while observers watch.
-        contexts: The observers' contexts for the message, or ``None`` before
-            :meth:`Observers.send` ran.
-        started: When the produce call began, for the observers' ``seconds``.
-    """
-
-    __slots__ = ("contexts", "core", "message", "started")
-
-    core: Core
-    contexts: tuple[Any, ...] | None
-    message: OutgoingMessage
-    started: float
-
-    def __init__(self, core: Core) -> None:
-        self.core = core
-        self.contexts: tuple[Any, ...] | None = None
-
-    def __call__(self, error: KafkaError | KaffeError | None, message: Any) -> None:
-        if error is None:
-            kind, stamp = message.timestamp()
-            delivery: Delivery = _new_tuple(
-                Delivery,
-                (message.topic(), message.partition(), message.offset(), stamp if kind else None),
-            )
-            contexts = self.contexts
-            if contexts is not None:
-                self.contexts = None
-                self.core.observers.outcome(contexts, self.message, delivery, self.started)
-            self.resolve(delivery)
-            return
-        failure = error if isinstance(error, KaffeError) else self.core.failed(error, message)
-        contexts = self.contexts
-        if contexts is not None:
-            self.contexts = None
-            self.core.observers.outcome(contexts, self.message, failure, self.started)
-        self.reject(failure)
-
-    def resolve(self, delivery: Delivery) -> None:
-        """The message was acknowledged."""
-        raise NotImplementedError
-
-    def reject(self, error: KaffeError) -> None:
-        """The message was not delivered."""
-        raise NotImplementedError
 
 
 def _utf8(text: str, what: str, topic: str) -> bytes:
@@ -646,100 +495,38 @@ def _check_headers(headers: Headers, topic: str) -> list[tuple[str, Any]]:
     return checked
 
 
-class Batch:
+def batch_result(batch: Batch, topic: str) -> list[Delivery]:
     """
-    The outcomes of one batch, in input order; :meth:`complete` runs when the last is in.
+    A batch's deliveries in input order, once the wait for it is over.
 
-    Each message of the batch has its own :class:`BatchSlot`. The face subclasses
-    this with the way it is woken up (a lock, an asyncio future).
+    Messages without an outcome by then failed with a
+    :class:`~kaffe.DeliveryTimeoutError`.
 
-    Attributes:
-        deliveries: The delivery of each acknowledged message, else ``None``.
-        errors: The error of each failed message, else ``None``.
+    Raises:
+        BatchProduceError: Some messages were not delivered.
     """
-
-    __slots__ = ("_settled", "deliveries", "errors", "finished", "size")
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self.deliveries: list[Delivery | None] = [None] * size
-        self.errors: list[KaffeError | None] = [None] * size
-        self.finished = False
-        #: Counts outcomes in: the slot that draws ``size`` completes the batch, once.
-        self._settled = itertools.count(1)
-
-    def slots(self, core: Core) -> list[BatchSlot]:
-        """One waiter per message of the batch."""
-        return [BatchSlot(core, self, index) for index in range(self.size)]
-
-    def is_done(self) -> bool:
-        """True once every message of the batch has its outcome."""
-        return self.finished
-
-    def complete(self) -> None:
-        """Wake whoever waits for the batch."""
-        raise NotImplementedError
-
-    def result(self, topic: str) -> list[Delivery]:
-        """
-        The deliveries in input order, once the wait is over.
-
-        Messages without an outcome by then failed with a
-        :class:`~kaffe.DeliveryTimeoutError`.
-
-        Raises:
-            BatchProduceError: Some messages were not delivered.
-        """
-        deliveries, errors = self.deliveries, self.errors
-        failed = 0
-        for index, delivery in enumerate(deliveries):
-            if delivery is None:
-                failed += 1
-                if errors[index] is None:
-                    errors[index] = DeliveryTimeoutError(
-                        "no delivery report in time",
-                        topic=topic,
-                        reason="timed out",
-                        retriable=True,
-                    )
-        if failed:
-            first = next(error for error in errors if error is not None)
-            raise BatchProduceError(
-                f"{failed} of {len(errors)} messages to {topic!r} were not delivered "
-                f"(first: {first.message})",
-                topic=topic,
-                deliveries=deliveries,
-                errors=errors,
-            )
-        return deliveries  # type: ignore[return-value]
-
-
-class BatchSlot(Waiter):
-    """The waiter of one message of a :class:`Batch`."""
-
-    __slots__ = ("batch", "index")
-
-    def __init__(self, core: Core, batch: Batch, index: int) -> None:
-        self.core = core
-        self.contexts = None
-        self.batch = batch
-        self.index = index
-
-    def resolve(self, delivery: Delivery) -> None:
-        """Record the delivery at the message's index."""
-        batch = self.batch
-        batch.deliveries[self.index] = delivery
-        if next(batch._settled) == batch.size:  # the last outcome completes the batch
-            batch.finished = True
-            batch.complete()
-
-    def reject(self, error: KaffeError) -> None:
-        """Record the error at the message's index."""
-        batch = self.batch
-        batch.errors[self.index] = error
-        if next(batch._settled) == batch.size:
-            batch.finished = True
-            batch.complete()
+    deliveries, errors = batch.deliveries, batch.errors
+    failed = 0
+    for index, delivery in enumerate(deliveries):
+        if delivery is None:
+            failed += 1
+            if errors[index] is None:
+                errors[index] = DeliveryTimeoutError(
+                    "no delivery report in time",
+                    topic=topic,
+                    reason="timed out",
+                    retriable=True,
+                )
+    if failed:
+        first = next(error for error in errors if error is not None)
+        raise BatchProduceError(
+            f"{failed} of {len(errors)} messages to {topic!r} were not delivered "
+            f"(first: {first.message})",
+            topic=topic,
+            deliveries=deliveries,
+            errors=errors,
+        )
+    return deliveries  # type: ignore[return-value]
 
 
 class ProducerBase:

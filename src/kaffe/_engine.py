@@ -1,9 +1,12 @@
 """
 The engine: one librdkafka producer handle, the thread that serves its events, and its metadata.
 
-:meth:`Engine.send` is the only code that calls librdkafka's produce family. Each
-message goes with its :class:`~kaffe._core.Waiter` as the delivery callback, so
-every outcome comes back through :meth:`Waiter.__call__ <kaffe._core.Waiter>`.
+The per-message hand-over lives in :class:`kaffe._hot.HotPath` (``Engine.path``),
+compiled when kaffe is built: it is the only code that calls librdkafka's produce
+family, and each message goes with its :class:`~kaffe._hot.Waiter` as the delivery
+callback, so every outcome comes back through :meth:`Waiter.__call__
+<kaffe._hot.Waiter>`. The engine owns the handle it uses, and everything that is
+not per message.
 
 Delivery reports are served by whoever holds the poll lock: a synchronous caller
 waiting for its own message (so a lone caller never pays for a thread hand-off), a
@@ -33,23 +36,20 @@ from typing import Any, Final
 import confluent_kafka
 from confluent_kafka import KafkaError, KafkaException
 
-from ._core import Core, Observers, State, Waiter
+from ._core import Core, State
 from ._errors import (
     AuthenticationError,
     BrokerUnavailableError,
     ConfigError,
     KaffeError,
-    MessageTypeError,
     ProducerClosedError,
     ProducerFencedError,
     ProducerForkedError,
-    QueueFullError,
     TransactionError,
     UnknownTopicError,
     is_connection_failure,
     is_fatal,
     is_metadata_timeout,
-    is_queue_full,
     is_unknown_topic,
     is_worth_a_warning,
     means_topic_settling,
@@ -57,10 +57,10 @@ from ._errors import (
     translate_kafka_error,
     translate_transaction_error,
 )
+from ._hot import SERVE_EVERY, HotPath
 from ._log import LibrdkafkaLog
 from ._security import TokenRefresher
 from ._statistics import Statistics
-from ._types import OutgoingMessage
 
 __all__ = [
     "DELIVERY_GRACE",
@@ -76,8 +76,7 @@ DELIVERY_GRACE = 2.0
 #: Producing threads serve ready delivery reports once per this many messages (a
 #: power of two). Running the callbacks there, instead of on the poller, spares a GIL
 #: hand-off per report while a thread is busy producing.
-INLINE_SERVE_EVERY = 256
-_SERVE_MASK = INLINE_SERVE_EVERY - 1
+INLINE_SERVE_EVERY = SERVE_EVERY
 _POLL_SLICE = 0.1
 #: Seconds a synchronous caller serves per turn while it leads: short, so a leader whose
 #: own report has come in returns soon after it.
@@ -98,12 +97,6 @@ _REFUSAL_CHECK_INTERVAL = 0.5
 _PROVIDER_CHECK = 0.05
 #: Seconds between looks for room while librdkafka's queue is full.
 _ROOM_SLICE = 0.005
-#: Messages per ``produce_batch`` call.
-_BATCH_CHUNK = 10_000
-#: What ``rk.produce`` raises for a message it refused for its content.
-_REFUSED = (TypeError, OverflowError, UnicodeEncodeError, ValueError)
-#: Everything ``rk.produce`` raises for a message it did not take.
-_NOT_TAKEN = (BufferError, KafkaException, RuntimeError, *_REFUSED)
 #: Transactional calls that deliver or purge what is outstanding, serving its reports.
 _SERVING_CALLS = frozenset({"commit_transaction", "abort_transaction"})
 
@@ -187,7 +180,9 @@ class Engine:
         self.core = core
         self.config = config
         self.secrets = core.secrets
-        self.state = State.OPEN
+        #: The per-message path; it holds librdkafka's handle (``rk``).
+        self.path = HotPath(core, self, None)
+        self._state = State.OPEN
         self.last_error: KafkaError | None = None
         #: The last error that means a broker refused the TLS handshake or SASL login.
         self.last_refusal: KafkaError | None = None
@@ -208,7 +203,7 @@ class Engine:
         try:
             if isinstance(refresher, TokenRefresher):
                 refresher.secrets = self.secrets
-                self.rk: Any = _create_with_token_provider(
+                self.rk = _create_with_token_provider(
                     properties, refresher, config.start_timeout, self.secrets, self._on_fatal
                 )
             else:
@@ -230,22 +225,15 @@ class Engine:
                 f"client_config: {redact(str(error), self.secrets)}", reason="invalid option"
             ) from None
         self.delivery_wait = config.delivery_timeout + DELIVERY_GRACE
-        self._observing = bool(core.observers)
         self.poll_lock = threading.Lock()
-        #: Messages handed over by threads that serve reports inline. Only a hint for
-        #: the poller, so unlocked increments from several threads are fine.
-        self.produced = 0
         #: One entry per caller waiting synchronously (a thread or an awaiting task).
         #: While any waits, events are served through ``flush``, so librdkafka sends
         #: what is queued at once instead of waiting for ``linger.ms``.
         self.sync_waiters: collections.deque[None] = collections.deque()
         #: One entry per thread inside a call on the handle outside the poll lock; the
         #: handle is released only once none is (``append``/``pop`` are atomic).
-        self._users: collections.deque[None] = collections.deque()
+        self._users = self.path.users
         self._wake = threading.Event()
-        #: True from a wake-up until the poller takes it: spares Event.set per message.
-        self._wake_pending = False
-        self.poller_busy = False
         self._stopping = False
         self._refresh_wake = threading.Event()
         self._analysing = threading.Lock()
@@ -256,6 +244,25 @@ class Engine:
         core.on_unknown_partition = self._refresh_wake.set
 
     # --- state -----------------------------------------------------------------------
+
+    @property
+    def state(self) -> State:
+        """The engine's lifecycle state; the per-message path follows it."""
+        return self._state
+
+    @state.setter
+    def state(self, state: State) -> None:
+        self._state = state
+        self.path.open = state is _OPEN
+
+    @property
+    def rk(self) -> Any:
+        """The librdkafka producer handle (held by the per-message path)."""
+        return self.path.rk
+
+    @rk.setter
+    def rk(self, handle: Any) -> None:
+        self.path.rk = handle
 
     def check_open(self) -> None:
         """
@@ -282,230 +289,18 @@ class Engine:
             )
         raise ProducerClosedError("the producer is closed; create a new one", reason="closed")
 
-    # --- sending: the one caller of librdkafka's produce family -------------------------
-
-    def send(
-        self,
-        messages: Sequence[OutgoingMessage],
-        waiters: Sequence[Waiter],
-        wait: float | None,
-        started: float = 0.0,
-        *,
-        serving: bool = False,
-    ) -> int:
+    def wait_for_room_until(self, deadline: float) -> bool:
         """
-        Hand messages to librdkafka, each with its waiter as the delivery callback.
-
-        This is the only function that calls librdkafka's ``produce`` and
-        ``produce_batch``. Observers hear of each message here, once, just before it
-        is handed over.
-
-        A batch of messages without headers or timestamps goes through
-        ``produce_batch``, one call per partition and chunk; anything else goes
-        message by message. A full queue is waited out for up to ``wait``
-        seconds per message, serving delivery reports meanwhile. A message that
-        cannot be handed over is refused through its waiter; the others go on.
-        Nothing is handed over twice, and the order per partition is kept.
-
-        Args:
-            messages: The messages, built by the core.
-            waiters: One waiter per message.
-            wait: Seconds a message may wait for room in a full queue. ``None``
-                (a single message only) returns at once instead: the asyncio face
-                waits without blocking and calls again.
-            started: When the produce call began (for the observers).
-            serving: True when the caller serves delivery reports itself right after
-                (a synchronous caller leads the serving): the poller is then left asleep,
-                sparing a thread hand-off.
+        Serve reports a slice at a time while librdkafka's queue is full.
 
         Returns:
-            How many messages were handed over or refused: 0 only when ``wait`` is
-            ``None`` and the queue is full.
-
-        Raises:
-            KaffeError: A single message could not be handed over (it was also
-                refused through its waiter).
+            False once the deadline has passed or the producer is closing.
         """
-        users = self._users
-        users.append(None)
-        try:
-            if self.state is not _OPEN:
-                self.check_open()
-            if len(messages) == 1 and not self._observing:  # the common case, first
-                topic, partition, key, value, headers, timestamp = messages[0]
-                try:
-                    if headers is None and timestamp is None:
-                        self.rk.produce(topic, value, key, partition, waiters[0])
-                    else:
-                        self.rk.produce(
-                            topic, value, key, partition, waiters[0], None, timestamp or 0, headers
-                        )
-                except _NOT_TAKEN:
-                    pass  # the path below waits for room, or refuses the message
-                else:
-                    produced = self.produced = self.produced + 1
-                    if not produced & _SERVE_MASK:
-                        self.serve_inline()
-                    if not (serving or self.poller_busy or self._wake_pending):
-                        self.wake_poller()  # someone must serve the reports still to come
-                    return 1
-            observers = self.core.observers
-            groups = None
-            if len(messages) > 1 and wait is not None:
-                if observers:  # first, so a header an observer adds is seen in time
-                    for message, waiter in zip(messages, waiters, strict=True):
-                        if waiter.contexts is None:
-                            _announce(observers, message, waiter, started)
-                groups = _partition_groups(messages, waiters)
-            if groups is None:  # message by message
-                produce = self.rk.produce
-                stuck = False  # once a message stayed stuck in a full queue, refuse the rest
-                for message, waiter in zip(messages, waiters, strict=True):
-                    if observers and waiter.contexts is None:
-                        _announce(observers, message, waiter, started)
-                    topic, partition, key, value, headers, timestamp = message
-                    deadline = 0.0
-                    error: KaffeError | None = None
-                    while not stuck:
-                        try:
-                            if headers is None and timestamp is None:
-                                produce(topic, value, key, partition, waiter)
-                            else:
-                                produce(
-                                    topic, value, key, partition, waiter, None, timestamp or 0,
-                                    headers,
-                                )  # fmt: skip
-                            break
-                        except BufferError:
-                            if wait is None:
-                                self.wake_poller()
-                                return 0
-                            if not deadline:
-                                deadline = time.monotonic() + wait
-                            stuck = not self._wait_for_room(deadline)
-                        except KafkaException as failure:
-                            error = translate_kafka_error(
-                                failure.args[0], topic=topic, partition=partition,
-                                secrets=self.secrets,
-                            )  # fmt: skip
-                            break
-                        except _REFUSED as failure:
-                            error = _refused(message, failure)
-                            break
-                        except RuntimeError:  # the handle was released meanwhile
-                            error = ProducerClosedError(
-                                "the producer is closed; create a new one", reason="closed"
-                            )
-                            break
-                    if stuck:
-                        error = self._queue_full(topic, partition)
-                    if error is not None:
-                        waiter(error, None)
-                        if len(messages) == 1:
-                            raise error
-                        continue
-                    produced = self.produced = self.produced + 1
-                    if not produced & _SERVE_MASK:
-                        self.serve_inline()
-                    if not (serving or self.poller_busy or self._wake_pending):
-                        self.wake_poller()
-                return len(messages)
-            produce_batch = self.rk.produce_batch
-            assert wait is not None
-            for (topic, partition), (records, group_waiters) in groups.items():
-                start = 0
-                deadline = 0.0
-                while start < len(records):
-                    chunk = records[start : start + _BATCH_CHUNK]
-                    try:
-                        taken = produce_batch(topic, chunk, partition=partition)
-                        full_from = (
-                            len(chunk)
-                            if taken == len(chunk)
-                            else self._refusals(topic, partition, chunk, group_waiters, start)
-                        )
-                    except BufferError:  # current versions mark the records instead
-                        taken = full_from = 0
-                    except KafkaException as failure:
-                        error = translate_kafka_error(
-                            failure.args[0], topic=topic, partition=partition,
-                            secrets=self.secrets,
-                        )  # fmt: skip
-                        for waiter in group_waiters[start : start + len(chunk)]:
-                            waiter(error, None)
-                        taken = 0
-                        full_from = len(chunk)
-                    if taken:
-                        produced = self.produced
-                        self.produced = produced + taken
-                        if (produced ^ (produced + taken)) & ~_SERVE_MASK:
-                            self.serve_inline()
-                        if not serving:
-                            self.wake_poller()
-                    start += full_from
-                    if full_from == len(chunk):
-                        deadline = 0.0
-                        continue
-                    # The tail from the first full-queue refusal on is offered again.
-                    for record in chunk[full_from:]:
-                        record.pop("_error", None)
-                    if not deadline:
-                        deadline = time.monotonic() + wait
-                    if not self._wait_for_room(deadline):
-                        error = self._queue_full(topic, partition)
-                        for waiter in group_waiters[start:]:
-                            waiter(error, None)
-                        break
-            return len(messages)
-        finally:
-            users.pop()
-
-    def _wait_for_room(self, deadline: float) -> bool:
-        """Serve reports a slice at a time while the queue is full; False past the deadline."""
         remaining = deadline - time.monotonic()
         if remaining <= 0 or self.state is not _OPEN:
             return False
         self.wait_for_room(min(remaining, _ROOM_SLICE))
         return True
-
-    def _refusals(
-        self,
-        topic: str,
-        partition: int,
-        chunk: list[dict[str, Any]],
-        waiters: list[Waiter],
-        start: int,
-    ) -> int:
-        """
-        Fail the records of a ``produce_batch`` call refused for their own sake.
-
-        Returns:
-            The index in ``chunk`` of the first record refused for a full queue (from
-            there on, librdkafka refused every record), or ``len(chunk)``.
-        """
-        for index, record in enumerate(chunk):
-            refusal = record.get("_error")
-            if refusal is None:
-                continue
-            if is_queue_full(refusal):
-                return index
-            waiters[start + index](
-                translate_kafka_error(
-                    refusal, topic=topic, partition=partition, secrets=self.secrets
-                ),
-                None,
-            )
-        return len(chunk)
-
-    def _queue_full(self, topic: str, partition: int) -> QueueFullError:
-        return QueueFullError(
-            f"librdkafka's queue stayed full for {self.config.queue_full_timeout:g}s "
-            f"while producing to {topic!r}; the cluster is not keeping up",
-            topic=topic,
-            partition=partition,
-            reason="queue full",
-            retriable=True,
-        )
 
     # --- serving events ----------------------------------------------------------------
 
@@ -613,13 +408,15 @@ class Engine:
 
     def wake_poller(self) -> None:
         """Make sure the background poller serves what is outstanding."""
-        if not self.poller_busy and not self._wake_pending:
-            self._wake_pending = True
+        path = self.path
+        if not path.poller_busy and not path.wake_pending:
+            path.wake_pending = True
             self._wake.set()
 
     def _run_poller(self) -> None:
+        path = self.path
         rk = self.rk
-        seen = self.produced
+        seen = path.produced
         # librdkafka emits statistics only while someone polls: with statistics on, an
         # idle poller looks in once per interval.
         idle_wait = self.config.statistics_interval
@@ -631,15 +428,15 @@ class Engine:
                 finally:
                     self.poll_lock.release()
             self._wake.clear()
-            self._wake_pending = False
+            path.wake_pending = False
             if self._stopping:
                 return
             if self._statistics_text is not None:
                 self._publish_statistics()
-            self.poller_busy = True
+            path.poller_busy = True
             while True:
                 while len(rk) > 0 and not self._stopping:
-                    produced = self.produced
+                    produced = path.produced
                     if produced - seen >= INLINE_SERVE_EVERY:
                         # Producing threads are busy and serve reports themselves;
                         # serving here too would fight them for the GIL per report.
@@ -654,11 +451,11 @@ class Engine:
                             self.poll_lock.release()
                     if self._statistics_text is not None:
                         self._publish_statistics()
-                self.poller_busy = False
+                path.poller_busy = False
                 # A message produced while we were busy skipped wake(); look once more.
                 if len(rk) == 0 or self._stopping:
                     break
-                self.poller_busy = True
+                path.poller_busy = True
 
     def serve_until(self, done: Callable[[], bool], deadline: float) -> bool:
         """
@@ -1105,63 +902,3 @@ def _create_with_token_provider(
     if isinstance(result, BaseException):
         raise result
     return result
-
-
-def _announce(
-    observers: Observers, message: OutgoingMessage, waiter: Waiter, started: float
-) -> None:
-    """Tell the observers a message is being handed over; its waiter keeps their contexts."""
-    waiter.message = message
-    waiter.started = started
-    waiter.contexts = observers.send(message)
-
-
-def _partition_groups(
-    messages: Sequence[OutgoingMessage], waiters: Sequence[Waiter]
-) -> dict[tuple[str, int], tuple[list[dict[str, Any]], list[Waiter]]] | None:
-    """
-    The messages as ``produce_batch`` records, grouped by topic and partition in input order.
-
-    ``None`` when some message has headers (an empty list is none) or a timestamp,
-    which ``produce_batch`` cannot carry: the batch then goes message by message.
-    """
-    groups: dict[tuple[str, int], tuple[list[dict[str, Any]], list[Waiter]]] = {}
-    by_partition: dict[int, tuple[list[dict[str, Any]], list[Waiter]]] = {}
-    first_topic = messages[0][0]
-    for message, waiter in zip(messages, waiters, strict=True):
-        if message[4] or message[5] is not None:  # headers, timestamp
-            return None
-        topic, partition = message[0], message[1]
-        if topic is first_topic or topic == first_topic:
-            group = by_partition.get(partition)
-            if group is None:
-                group = by_partition[partition] = groups[topic, partition] = ([], [])
-        else:
-            group = groups.get((topic, partition))
-            if group is None:
-                group = groups[topic, partition] = ([], [])
-        group[0].append({"key": message[2], "value": message[3], "callback": waiter})
-        group[1].append(waiter)
-    return groups
-
-
-def _refused(message: OutgoingMessage, failure: Exception) -> MessageTypeError:
-    """Name what librdkafka refused in a message the core let through."""
-    topic, partition, key, value, headers, _timestamp = message
-    if isinstance(failure, UnicodeEncodeError):
-        named: list[tuple[str, Any]] = [("key", key), ("value", value)]
-        named += [(f"header {name!r} value", data) for name, data in headers or ()]
-        for what, text in named:
-            if type(text) is str:
-                try:
-                    text.encode()
-                except UnicodeEncodeError as error:
-                    return MessageTypeError(
-                        f"{what} is not valid UTF-8 text ({error.reason} at position "
-                        f"{error.start}); send bytes, or text without lone surrogates",
-                        topic=topic,
-                        partition=partition,
-                    )
-    return MessageTypeError(
-        f"librdkafka refused the message: {failure}", topic=topic, partition=partition
-    )

@@ -1,28 +1,29 @@
 """
 ``Producer``: the threaded face. It holds only the waiting; calls block the calling thread.
 
-A call is built into one message by the core, handed to librdkafka by the engine's
-one ``send``, and settled through the core's one outcome function. This module
-adds the three ways a thread waits for outcomes: a lock per ``produce_sync``, a
-:class:`DeliveryFuture` per ``produce()``, and one wake-up per batch.
+A plain call is placed and handed over by the per-message path
+(:class:`kaffe._hot.HotPath`); any other call is built into one message by the core
+first. Either way the outcome is settled through the one outcome function,
+:meth:`Waiter.__call__ <kaffe._hot.Waiter>`. This module adds how a thread waits for
+outcomes: on a lock per ``produce_sync``, on a :class:`DeliveryFuture` per
+``produce()``, and on one lock per batch.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import Future
 from types import TracebackType
 from typing import Any, overload
 
 from ._config import ProducerConfig, ProducerOptions
-from ._core import Batch, Core, MissingMetadata, ProducerBase, State, Waiter, now
+from ._core import MissingMetadata, ProducerBase, State, batch_result, now
 from ._engine import Engine
-from ._errors import DeliveryTimeoutError, KaffeError, UndeliveredMessagesError
+from ._errors import DeliveryTimeoutError, UndeliveredMessagesError
+from ._hot import FutureBase, FutureWaiter, SyncWaiter, ThreadBatch
 from ._transactions import Transactions, require, start_transactions
 from ._types import Delivery, Headers, Message, OutgoingMessage
 
@@ -36,39 +37,9 @@ __all__ = ["DeliveryFuture", "Producer"]
 #: Seconds a waiting caller sleeps on its own report before checking whether it can lead.
 _FOLLOWER_NAP = 0.1
 _OPEN = State.OPEN
-#: Guards turning a :class:`DeliveryFuture` into a full ``concurrent.futures.Future``.
-_MATERIALIZE = threading.Lock()
 
 
-class _SyncWaiter(Waiter):
-    """Where the outcome of one ``produce_sync`` lands; its lock opens when it does."""
-
-    __slots__ = ("delivery", "done", "error", "lock")
-
-    def __init__(self, core: Core) -> None:
-        self.core = core
-        self.contexts = None
-        self.done = False
-        self.delivery: Delivery | None = None
-        self.error: KaffeError | None = None
-        self.lock = threading.Lock()
-        self.lock.acquire()
-
-    def resolve(self, delivery: Delivery) -> None:
-        self.delivery = delivery
-        self.done = True
-        self.lock.release()
-
-    def reject(self, error: KaffeError) -> None:
-        self.error = error
-        self.done = True
-        self.lock.release()
-
-    def is_done(self) -> bool:
-        return self.done
-
-
-class DeliveryFuture(Waiter, Future[Delivery]):
+class DeliveryFuture(FutureBase):
     """
     The future of one ``produce()``: a ``concurrent.futures.Future[Delivery]``.
 
@@ -82,187 +53,22 @@ class DeliveryFuture(Waiter, Future[Delivery]):
       message, or with the :class:`~kaffe.KaffeError` it failed with;
     * futures nobody waits on stay cheap: the machinery of a full
       ``concurrent.futures.Future`` (its condition variable) is set up, through its
-      public constructor, only when something waits on a future still pending or
-      hands it to ``concurrent.futures``.
+      public constructor, the first time anything reads a part of it that is not
+      there yet, such as ``concurrent.futures.wait()`` on a pending future.
 
     .. versionadded:: 0.2.0
        Its own type; ``produce()`` returned a plain ``concurrent.futures.Future`` before.
     """
 
-    # Class defaults instead of per-instance assignments: most futures are never
-    # waited on, so creating one must cost as little as possible. (Instances keep a
-    # __dict__, as concurrent.futures.Future has no __slots__.)
-    contexts = None
-    _settled = False
-    _outcome: Delivery | KaffeError | None = None
-    _stdlib = False
+    __slots__ = ()
 
-    def __init__(self, core: Core) -> None:  # no Future.__init__ yet: see _materialize
-        self.core = core
-
-    # --- settling (from the outcome function) -------------------------------------------
-
-    def resolve(self, delivery: Delivery) -> None:
-        self._outcome = delivery
-        self._settled = True
-        if self._stdlib:  # someone waits or watches through the full Future
-            with _MATERIALIZE:
-                self._settle_stdlib()
-
-    def reject(self, error: KaffeError) -> None:
-        self._outcome = error
-        self._settled = True
-        if self._stdlib:
-            with _MATERIALIZE:
-                self._settle_stdlib()
-
-    def _settle_stdlib(self) -> None:
-        # Called with _MATERIALIZE held, once the full Future exists.
-        if Future.done(self):
-            return
-        outcome = self._outcome
-        if isinstance(outcome, BaseException):
-            Future.set_exception(self, outcome)
-        elif outcome is not None:
-            Future.set_result(self, outcome)
-
-    def _materialize(self) -> None:
-        """Set up the full ``concurrent.futures.Future``, through its public API only."""
-        with _MATERIALIZE:
-            if self._stdlib:
-                return
-            Future.__init__(self)
-            Future.set_running_or_notify_cancel(self)
-            self._stdlib = True
-            if self._settled:
-                self._settle_stdlib()
-
-    # --- the Future API ---------------------------------------------------------------------
-
-    def done(self) -> bool:
-        """Return True once the message is acknowledged or failed."""
-        return self._settled
-
-    def running(self) -> bool:
-        """Return True while the outcome is pending."""
-        return not self._settled
-
-    def cancelled(self) -> bool:
-        """Return False: a message handed to librdkafka cannot be withdrawn."""
-        return False
-
-    def cancel(self) -> bool:
-        """Return False: a message handed to librdkafka cannot be withdrawn."""
-        return False
-
-    def result(self, timeout: float | None = None) -> Delivery:
-        """
-        Wait up to ``timeout`` seconds for the delivery and return it.
-
-        Raises:
-            KaffeError: The message was not delivered, typed as in the exception tree.
-            TimeoutError: Not settled within ``timeout``.
-        """
-        if self._settled:
-            outcome = self._outcome
-            if isinstance(outcome, BaseException):
-                raise outcome
-            return outcome  # type: ignore[return-value]
-        self._materialize()
-        return Future.result(self, timeout)
-
-    def exception(self, timeout: float | None = None) -> BaseException | None:
-        """
-        Wait up to ``timeout`` seconds; return the delivery error, or None when delivered.
-
-        Raises:
-            TimeoutError: Not settled within ``timeout``.
-        """
-        if self._settled:
-            outcome = self._outcome
-            return outcome if isinstance(outcome, BaseException) else None
-        self._materialize()
-        return Future.exception(self, timeout)
-
-    def add_done_callback(self, fn: Callable[[Future[Delivery]], object]) -> None:
-        """Call ``fn(future)`` when the future settles (at once when it has)."""
-        if self._settled and not self._stdlib:
-            fn(self)
-            return
-        self._materialize()
-        Future.add_done_callback(self, fn)
-
-    def set_result(self, result: Any) -> None:
-        """Refused: only the producer settles its futures."""
-        raise RuntimeError("a kaffe DeliveryFuture is settled by its producer only")
-
-    def set_exception(self, exception: BaseException | None) -> None:
-        """Refused: only the producer settles its futures."""
-        raise RuntimeError("a kaffe DeliveryFuture is settled by its producer only")
-
-    def __repr__(self) -> str:
-        if not self._settled:
-            return f"<DeliveryFuture at {id(self):#x} pending>"
-        outcome = self._outcome
-        kind = "failed" if isinstance(outcome, BaseException) else "delivered"
-        return f"<DeliveryFuture at {id(self):#x} {kind}: {outcome!r}>"
-
-
-def _read_after_materializing(name: str) -> functools.cached_property[Any]:
-    def read(future: DeliveryFuture) -> Any:
-        future._materialize()
-        return future.__dict__[name]
-
-    read.__name__ = name
-    return functools.cached_property(read)
-
-
-# What concurrent.futures.wait(), as_completed() and Future's own methods read.
-# Until something waits or watches, a DeliveryFuture has none of them: the first read
-# runs Future's public constructor (see DeliveryFuture._materialize), which sets them on
-# the instance, where every later read finds them directly.
-for _name in ("_condition", "_state", "_waiters", "_done_callbacks", "_result", "_exception"):
-    _field = _read_after_materializing(_name)
-    _field.__set_name__(DeliveryFuture, _name)
-    setattr(DeliveryFuture, _name, _field)
-del _name, _field
-
-
-_new_future = object.__new__
-
-
-def _bound_futures(core: Core) -> type[DeliveryFuture]:
-    """
-    A :class:`DeliveryFuture` type bound to one producer's core.
-
-    ``produce()`` runs once per message, and most futures are never waited on: with
-    the core on the type, a future is made by ``object.__new__`` alone, without a
-    constructor call or an attribute to set.
-    """
-    return type(
-        DeliveryFuture.__name__,
-        (DeliveryFuture,),
-        {
-            "__slots__": (),
-            "__module__": DeliveryFuture.__module__,
-            "__qualname__": DeliveryFuture.__qualname__,
-            "core": core,
-        },
-    )
-
-
-class _ThreadBatch(Batch):
-    """A batch a thread waits for: its lock opens when the last outcome is in."""
-
-    __slots__ = ("lock",)
-
-    def __init__(self, size: int) -> None:
-        super().__init__(size)
-        self.lock = threading.Lock()
-        self.lock.acquire()
-
-    def complete(self) -> None:
-        self.lock.release()
+    def __getattr__(self, name: str) -> Any:
+        # Called only for an attribute the future does not have: the machinery's own,
+        # before it exists. Set it up, through Future's public constructor, and look again.
+        if name.startswith("__") or self.has_machinery:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        self.set_up_machinery()
+        return object.__getattribute__(self, name)
 
 
 class Producer(ProducerBase):
@@ -299,8 +105,8 @@ class Producer(ProducerBase):
         self, config: ProducerConfig | None = None, /, **options: Unpack[ProducerOptions]
     ) -> None:
         super().__init__(config, **options)
-        self._future_type = _bound_futures(self._core)
         engine = self._engine = Engine(self._core)
+        self._path = engine.path
         try:
             engine.analyse_configured()
             self._transactions = start_transactions(engine)
@@ -410,36 +216,34 @@ class Producer(ProducerBase):
             KaffeError: Any other failure, typed as in the exception tree.
         """
         engine = self._engine
-        if engine.state is not _OPEN:
+        path = self._path
+        if not path.open:
             engine.check_open()
-        started = now() if self._observing else 0.0
-        message = self._message(args, headers, timestamp)
-        waiter = _SyncWaiter(self._core)
         waiting = engine.sync_waiters
         waiting.append(None)  # from here on, whoever serves flushes instead of lingering
         try:
-            engine.send(
-                (message,),
-                (waiter,),
-                self._queue_full_timeout,
-                started,
-                serving=len(waiting) == 1,  # a lone waiter serves itself; see _wait
-            )
+            serving = len(waiting) == 1  # a lone waiter serves itself; see _wait
+            waiter = None
+            if headers is None and timestamp is None:
+                waiter = path.sync_waiter(args, serving)
+            if waiter is None:
+                started = now() if self._observing else 0.0
+                message = self._message(args, headers, timestamp)
+                waiter = SyncWaiter(self._core, message.topic, message.partition)
+                path.send((message,), (waiter,), self._queue_full_timeout, started, serving=serving)
             self._wait(waiter.lock, waiter.is_done, time.monotonic() + engine.delivery_wait)
         finally:
             waiting.pop()
         if not waiter.done:
             raise DeliveryTimeoutError(
-                f"no delivery report for topic {message[0]!r} partition "
-                f"{message[1]} within {engine.delivery_wait:g}s",
-                topic=message[0],
-                partition=message[1],
+                f"no delivery report for topic {waiter.topic!r} partition "
+                f"{waiter.partition} within {engine.delivery_wait:g}s",
+                topic=waiter.topic,
+                partition=waiter.partition,
                 reason="timed out",
                 retriable=True,
             )
-        if waiter.error is not None:
-            raise waiter.error
-        return waiter.delivery  # type: ignore[return-value]
+        return waiter.outcome()
 
     @overload
     def produce(
@@ -488,18 +292,22 @@ class Producer(ProducerBase):
         Returns:
             A future of the :class:`Delivery` (a ``concurrent.futures.Future``).
         """
-        engine = self._engine
-        if engine.state is not _OPEN:
-            engine.check_open()
+        path = self._path
+        if not path.open:
+            self._engine.check_open()
+        if headers is None and timestamp is None:
+            future: DeliveryFuture | None = path.future(args, DeliveryFuture)
+            if future is not None:
+                return future
         started = now() if self._observing else 0.0
         core = self._core
         try:
             message = core.message(args, headers, timestamp)
         except MissingMetadata:
             message = self._message(args, headers, timestamp)
-        future = _new_future(self._future_type)  # no per-instance setup: see _bound_futures
-        engine.send((message,), (future,), self._queue_full_timeout, started)
-        return future
+        waiter = FutureWaiter(core, message.topic, message.partition)
+        path.send((message,), (waiter,), self._queue_full_timeout, started)
+        return DeliveryFuture(waiter)
 
     def produce_batch_sync(
         self, topic: str, messages: Iterable[Message | tuple[Any, Any]]
@@ -521,13 +329,25 @@ class Producer(ProducerBase):
             KaffeError: Bad input, raised before anything is sent.
         """
         engine = self._engine
-        if engine.state is not _OPEN:
+        path = self._path
+        if not path.open:
             engine.check_open()
         started = now() if self._observing else 0.0
         core = self._core
         name = core.topic_name(topic)
         if not isinstance(messages, (list, tuple)):
             messages = list(messages)
+        wait = self._queue_full_timeout
+        waiting = engine.sync_waiters
+        if messages:
+            batch = ThreadBatch(len(messages))
+            waiting.append(None)  # the batch is waited for: whoever serves flushes, not lingers
+            try:
+                if path.batch(name, messages, batch, wait, serving=True):
+                    self._wait_for(batch)
+                    return batch_result(batch, name)
+            finally:
+                waiting.pop()
         try:
             built = core.batch(name, messages)
         except MissingMetadata as missing:
@@ -538,16 +358,19 @@ class Producer(ProducerBase):
                 built = core.batch(name, messages, refreshed=self._fetch(missing))
         if not built:
             return []
-        batch = _ThreadBatch(len(built))
-        waiting = engine.sync_waiters
-        waiting.append(None)  # the batch is waited for: whoever serves flushes, not lingers
+        batch = ThreadBatch(len(built))
+        waiting.append(None)
         try:
-            engine.send(built, batch.slots(core), self._queue_full_timeout, started, serving=True)
-            if not batch.is_done():
-                self._wait(batch.lock, batch.is_done, time.monotonic() + engine.delivery_wait)
+            path.send(built, batch.slots(core), wait, started, serving=True)
+            self._wait_for(batch)
         finally:
             waiting.pop()
-        return batch.result(name)
+        return batch_result(batch, name)
+
+    def _wait_for(self, batch: ThreadBatch) -> None:
+        if not batch.is_done():
+            deadline = time.monotonic() + self._engine.delivery_wait
+            self._wait(batch.lock, batch.is_done, deadline)
 
     def _wait(self, lock: threading.Lock, done: Callable[[], bool], deadline: float) -> None:
         """

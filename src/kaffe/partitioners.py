@@ -33,15 +33,21 @@ producer's strategies treat keyless messages the way each reference client does:
 
 from __future__ import annotations
 
-import hashlib
-import itertools
 import random as _random
-from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from collections.abc import Callable
 
 import confluent_kafka
 
-from ._errors import PartitionStrategyError
+from ._hot import (
+    DEFAULT_STICKY_BATCH_BYTES,
+    CursorPlacer,
+    FunctionPlacer,
+    HashPlacer,
+    Placer,
+    RandomPlacer,
+    StickyRandom,
+    md5_of_bytes,
+)
 
 __all__ = [
     "DEFAULT_STICKY_BATCH_BYTES",
@@ -66,10 +72,6 @@ KeyLike = bytes | str | bytearray | memoryview | None
 _librdkafka_murmur2: Callable[[bytes, int], int] = confluent_kafka.murmur2
 _librdkafka_consistent: Callable[[bytes, int], int] = confluent_kafka.consistent
 _librdkafka_fnv1a: Callable[[bytes, int], int] = confluent_kafka.fnv1a
-
-#: Bytes of keyless messages one partition takes before :class:`StickyRandom` draws
-#: another: the Java client's ``batch.size`` default.
-DEFAULT_STICKY_BATCH_BYTES = 16384
 
 
 def _key_bytes(key: KeyLike, name: str) -> bytes:
@@ -124,20 +126,6 @@ def md5(key: KeyLike, partitions_count: int) -> int:
     """
     _check_count(partitions_count, "md5")
     return md5_of_bytes(_key_bytes(key, "md5"), partitions_count)
-
-
-def md5_of_bytes(key: bytes, partitions_count: int) -> int:
-    """
-    Kaffe's md5 rule on a ``bytes`` key, without argument checks: the producer's hot path.
-
-    Args:
-        key: The key bytes.
-        partitions_count: How many partitions the topic has (at least 1).
-
-    Returns:
-        The partition.
-    """
-    return sum(hashlib.md5(key).digest()) % partitions_count
 
 
 def murmur2(key: KeyLike, partitions_count: int) -> int:
@@ -246,57 +234,6 @@ class RoundRobin:
         return f"RoundRobin(next={self._next})"
 
 
-class StickyRandom:
-    """
-    Where keyless messages go under ``murmur2``, ``crc32`` and ``fnv1a``.
-
-    Like the Java client's built-in partitioner (KIP-794), one randomly chosen
-    available partition takes keyless messages until about ``batch_bytes`` of them
-    have gone there, then another is chosen. This keeps batches full without
-    piling every keyless message on one partition.
-
-    Args:
-        batch_bytes: Bytes to send to one partition before switching; Java's
-            ``batch.size`` default is 16384.
-
-    Raises:
-        ValueError: ``batch_bytes`` is below 1.
-    """
-
-    __slots__ = ("_batch_bytes", "_partition", "_sent")
-
-    def __init__(self, batch_bytes: int = DEFAULT_STICKY_BATCH_BYTES) -> None:
-        if isinstance(batch_bytes, bool) or not isinstance(batch_bytes, int) or batch_bytes < 1:
-            raise ValueError(f"StickyRandom: batch_bytes must be an int >= 1, got {batch_bytes!r}")
-        self._batch_bytes = batch_bytes
-        self._partition: int | None = None
-        self._sent = 0
-
-    def __call__(self, size: int, available: Sequence[int]) -> int:
-        """
-        Return the partition for a keyless message of ``size`` bytes.
-
-        Args:
-            size: The message's size in bytes.
-            available: Partitions that currently have a leader (all when unknown).
-
-        Returns:
-            The partition.
-
-        Raises:
-            ValueError: ``available`` is empty.
-        """
-        if not available:
-            raise ValueError("StickyRandom: no partition is available")
-        partition = self._partition
-        if partition is None or self._sent >= self._batch_bytes or partition not in available:
-            partition = _random.choice(available)
-            self._partition = partition
-            self._sent = 0
-        self._sent += size
-        return partition
-
-
 # --- the producer's strategies ---------------------------------------------------------
 
 #: Strategy names a producer accepts for ``partition_strategy``.
@@ -311,42 +248,12 @@ _KEY_HASHES: dict[str, Callable[[bytes, int], int]] = {
 }
 
 
-class Placer(Protocol):
-    """One topic's placement: a strategy's choice of partition, with its memory for that topic."""
-
-    def __call__(
-        self,
-        key_bytes: bytes | None,
-        key: Any,
-        value: Any,
-        value_size: int,
-        partitions_count: int,
-        available: Sequence[int],
-    ) -> int:
-        """
-        Choose the partition of one message.
-
-        Args:
-            key_bytes: The key as sent, in bytes (``None`` for a keyless message).
-            key: The key as the caller gave it.
-            value: The value as the caller gave it.
-            value_size: The value's size in bytes as sent.
-            partitions_count: How many partitions the topic has.
-            available: Partitions that have a leader now (all of them when unknown).
-
-        Returns:
-            The partition.
-        """
-        ...
-
-
 class Strategy:
     """
     A producer's partition strategy: makes one :class:`Placer` per topic.
 
     Build one with :func:`strategy`. ``key_hash`` is set for the hashing strategies:
-    a keyed message is then placed by ``key_hash(key_bytes, partitions_count)`` alone,
-    which is what the producer's fast path calls.
+    a keyed message is then placed by ``key_hash(key_bytes, partitions_count)`` alone.
 
     Attributes:
         name: The strategy's name, or the function's qualified name.
@@ -381,96 +288,6 @@ class Strategy:
         return f"Strategy({self.name!r})"
 
 
-class _HashPlacer:
-    """A key hash for keyed messages; sticky random (or a refusal, for md5) for keyless ones."""
-
-    __slots__ = ("_hash", "_name", "_sticky", "_topic")
-
-    def __init__(self, name: str, hash_function: Callable[[bytes, int], int], topic: str) -> None:
-        self._name = name
-        self._hash = hash_function
-        self._topic = topic
-        self._sticky = StickyRandom()
-
-    def __call__(
-        self,
-        key_bytes: bytes | None,
-        key: Any,
-        value: Any,
-        value_size: int,
-        partitions_count: int,
-        available: Sequence[int],
-    ) -> int:
-        if key_bytes is not None:
-            return self._hash(key_bytes, partitions_count)
-        if self._name == "md5":
-            raise PartitionStrategyError(
-                "the md5 strategy needs a key, but the key is None; give the message a key, "
-                "name a partition, or choose another strategy",
-                topic=self._topic,
-                reason="key is None",
-            )
-        return self._sticky(value_size, available)
-
-
-class _CursorPlacer:
-    """``round_robin``: the topic's cursor moves one partition on per message."""
-
-    __slots__ = ("_cursor",)
-
-    def __init__(self) -> None:
-        self._cursor = itertools.count()
-
-    def __call__(
-        self,
-        key_bytes: bytes | None,
-        key: Any,
-        value: Any,
-        value_size: int,
-        partitions_count: int,
-        available: Sequence[int],
-    ) -> int:
-        return next(self._cursor) % partitions_count
-
-
-def _random_placer(
-    key_bytes: bytes | None,
-    key: Any,
-    value: Any,
-    value_size: int,
-    partitions_count: int,
-    available: Sequence[int],
-) -> int:
-    return _random.randrange(partitions_count)
-
-
-class _FunctionPlacer:
-    """A user's function, ``fn(topic, current_partition, partitions_count, key, value)``."""
-
-    __slots__ = ("_function", "_topic", "current_partition")
-
-    def __init__(self, function: Callable[..., int], topic: str) -> None:
-        self._function = function
-        self._topic = topic
-        self.current_partition: int | None = None
-
-    def __call__(
-        self,
-        key_bytes: bytes | None,
-        key: Any,
-        value: Any,
-        value_size: int,
-        partitions_count: int,
-        available: Sequence[int],
-    ) -> int:
-        partition = self._function(
-            self._topic, self.current_partition, partitions_count, key, value
-        )
-        if type(partition) is int:
-            self.current_partition = partition
-        return partition
-
-
 def strategy(spec: str | Callable[..., int]) -> Strategy:
     """
     The producer strategy for a name of :data:`STRATEGY_NAMES`, or for a function.
@@ -490,12 +307,12 @@ def strategy(spec: str | Callable[..., int]) -> Strategy:
     """
     if not isinstance(spec, str):
         name = getattr(spec, "__qualname__", type(spec).__name__)
-        return Strategy(name, lambda topic: _FunctionPlacer(spec, topic))
+        return Strategy(name, lambda topic: FunctionPlacer(name, spec, topic))
     key_hash = _KEY_HASHES.get(spec)
     if key_hash is not None:
-        return Strategy(spec, lambda topic: _HashPlacer(spec, key_hash, topic), key_hash)
+        return Strategy(spec, lambda topic: HashPlacer(spec, key_hash, topic), key_hash)
     if spec == "round_robin":
-        return Strategy(spec, lambda topic: _CursorPlacer())
+        return Strategy(spec, lambda topic: CursorPlacer())
     if spec == "random":
-        return Strategy(spec, lambda topic: _random_placer)
+        return Strategy(spec, lambda topic: RandomPlacer())
     raise ValueError(f"unknown strategy {spec!r}; allowed: {', '.join(STRATEGY_NAMES)}")

@@ -28,8 +28,9 @@ from types import TracebackType
 from typing import Any, NamedTuple
 
 from ._config import ProducerConfig
-from ._core import Batch, Core, MissingMetadata, Waiter, now
+from ._core import Core, MissingMetadata, batch_result, now
 from ._errors import KaffeError, ProducerClosedError, UnknownTopicError
+from ._hot import Batch, FutureWaiter, LoopHandOff, LoopWaiter, SyncWaiter, Waiter
 from ._producer import DeliveryFuture
 from ._types import Delivery, Headers, Message, OutgoingMessage
 
@@ -92,52 +93,6 @@ class _Report:
 
     def timestamp(self) -> tuple[int, int | None]:
         return (0, None) if self._timestamp is None else (1, self._timestamp)
-
-
-class _Outcome(Waiter):
-    """Holds the outcome of one recorded ``produce_sync``."""
-
-    __slots__ = ("delivery", "error")
-
-    def __init__(self, core: Core) -> None:
-        super().__init__(core)
-        self.delivery: Delivery | None = None
-        self.error: KaffeError | None = None
-
-    def resolve(self, delivery: Delivery) -> None:
-        self.delivery = delivery
-
-    def reject(self, error: KaffeError) -> None:
-        self.error = error
-
-    def value(self) -> Delivery:
-        if self.error is not None:
-            raise self.error
-        assert self.delivery is not None
-        return self.delivery
-
-
-class _AsyncOutcome(Waiter):
-    """Settles an asyncio future with the outcome of one recorded message."""
-
-    __slots__ = ("future",)
-
-    def __init__(self, core: Core, future: asyncio.Future[Delivery]) -> None:
-        super().__init__(core)
-        self.future = future
-
-    def resolve(self, delivery: Delivery) -> None:
-        self.future.set_result(delivery)
-
-    def reject(self, error: KaffeError) -> None:
-        self.future.set_exception(error)
-
-
-class _RecordedBatch(Batch):
-    __slots__ = ()
-
-    def complete(self) -> None:
-        return None
 
 
 class _Recorder:
@@ -224,12 +179,12 @@ class _Recorder:
         )
         waiter(None, _Report(topic, partition, offset, timestamp))
 
-    def _record_batch(self, messages: list[OutgoingMessage]) -> _RecordedBatch:
+    def _record_batch(self, messages: list[OutgoingMessage]) -> list[Delivery]:
         started = now()
-        batch = _RecordedBatch(len(messages))
+        batch = Batch(len(messages))
         for message, slot in zip(messages, batch.slots(self._core), strict=True):
             self._record(message, slot, started)
-        return batch
+        return batch_result(batch, messages[0].topic)
 
     @property
     def topics(self) -> tuple[str, ...]:
@@ -286,18 +241,20 @@ class RecordingProducer(_Recorder):
     ) -> Delivery:
         """Record one message; same forms as :meth:`kaffe.Producer.produce_sync`."""
         started = now()
-        waiter = _Outcome(self._core)
-        self._record(self._message(args, headers, timestamp), waiter, started)
-        return waiter.value()
+        message = self._message(args, headers, timestamp)
+        waiter = SyncWaiter(self._core, message.topic, message.partition)
+        self._record(message, waiter, started)
+        return waiter.outcome()
 
     def produce(
         self, *args: Any, headers: Headers | None = None, timestamp: int | None = None
     ) -> DeliveryFuture:
         """Record one message and return its future, already settled."""
         started = now()
-        future = DeliveryFuture(self._core)
-        self._record(self._message(args, headers, timestamp), future, started)
-        return future
+        message = self._message(args, headers, timestamp)
+        waiter = FutureWaiter(self._core, message.topic, message.partition)
+        self._record(message, waiter, started)
+        return DeliveryFuture(waiter)
 
     def produce_batch_sync(
         self, topic: str, messages: Iterable[Message | tuple[Any, Any]]
@@ -306,7 +263,7 @@ class RecordingProducer(_Recorder):
         built = self._batch(topic, messages)
         if not built:
             return []
-        return self._record_batch(built).result(built[0].topic)
+        return self._record_batch(built)
 
     def partitions_count(self, topic: str | None = None) -> int:
         """The partition count of a recorded topic."""
@@ -378,8 +335,10 @@ class AsyncRecordingProducer(_Recorder):
         """Record one message and return its asyncio future, already settled."""
         started = now()
         message = self._message(args, headers, timestamp)
-        future: asyncio.Future[Delivery] = asyncio.get_running_loop().create_future()
-        self._record(message, _AsyncOutcome(self._core, future), started)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Delivery] = loop.create_future()
+        waiter = LoopWaiter(self._core, future, LoopHandOff(loop, on_loop=True))
+        self._record(message, waiter, started)
         return future
 
     async def produce_batch_sync(
@@ -389,7 +348,7 @@ class AsyncRecordingProducer(_Recorder):
         built = self._batch(topic, messages)
         if not built:
             return []
-        return self._record_batch(built).result(built[0].topic)
+        return self._record_batch(built)
 
     async def partitions_count(self, topic: str | None = None) -> int:
         """The partition count of a recorded topic."""

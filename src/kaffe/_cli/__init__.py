@@ -33,6 +33,8 @@ if _MISSING:  # pragma: no cover - the cli extra is part of the dev install
 # The imports below need the cli extra, checked above.
 import click  # noqa: E402
 
+import kaffe  # noqa: E402
+
 from ._partition import partition  # noqa: E402
 from ._ping import ping  # noqa: E402
 from ._produce import produce  # noqa: E402
@@ -43,7 +45,13 @@ from ._topics import topics  # noqa: E402
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
     epilog=EXIT_CODES_HELP,
 )
-@click.version_option(package_name="kaffe", prog_name="kaffe")
+@click.version_option(
+    package_name="kaffe",
+    prog_name="kaffe",
+    message="%(prog)s %(version)s (per-message path: "
+    + ("compiled" if kaffe.__compiled__ else "pure Python")
+    + ")",
+)
 def cli() -> None:
     """
     Produce to Apache Kafka and place keys the way other Kafka clients do.
