@@ -47,8 +47,9 @@ from ._errors import (
     UndeliveredMessagesError,
     UnknownTopicError,
 )
+from ._hot import DeliveryFuture
 from ._observers import Observer
-from ._producer import DeliveryFuture, Producer
+from ._producer import Producer
 from ._statistics import BrokerStatistics, PartitionStatistics, Statistics
 from ._types import Delivery, Message, OutgoingMessage
 

@@ -50,6 +50,7 @@ from ._errors import (
     is_queue_full,
     translate_kafka_error,
 )
+from ._on_demand import MachineryOnDemand
 from ._types import Delivery, OutgoingMessage
 
 if TYPE_CHECKING:
@@ -62,14 +63,15 @@ __all__ = [
     "Batch",
     "BatchSlot",
     "CursorPlacer",
+    "DeliveryFuture",
     "FunctionPlacer",
-    "FutureBase",
     "FutureWaiter",
     "HashPlacer",
     "HotPath",
     "LoopBatch",
     "LoopHandOff",
     "LoopWaiter",
+    "Observation",
     "Placer",
     "RandomPlacer",
     "StickyRandom",
@@ -77,6 +79,8 @@ __all__ = [
     "ThreadBatch",
     "TopicState",
     "Waiter",
+    "announce",
+    "delivery_of",
     "md5_of_bytes",
     "place",
 ]
@@ -93,6 +97,8 @@ _SERVE_MASK: Final = SERVE_EVERY - 1
 BATCH_CHUNK: Final = 10_000
 #: What ``rk.produce`` raises for a message it refused for its content.
 _REFUSED: Final = (TypeError, OverflowError, UnicodeEncodeError, ValueError)
+#: Everything ``rk.produce`` raises for a message it did not take.
+_NOT_TAKEN: Final = (BufferError, KafkaException, RuntimeError, *_REFUSED)
 
 
 # --- placement --------------------------------------------------------------------------
@@ -372,8 +378,31 @@ def place(
 
 def delivery_of(report: Any) -> Delivery:
     """The :class:`~kaffe.Delivery` of a delivery report."""
-    kind, stamp = report.timestamp()
-    return Delivery(report.topic(), report.partition(), report.offset(), stamp if kind else None)
+    timestamp: tuple[int, Any] = report.timestamp()
+    return Delivery(
+        report.topic(), report.partition(), report.offset(), timestamp[1] if timestamp[0] else None
+    )
+
+
+class Observation:
+    """
+    What the observers of one message keep until its outcome.
+
+    Attributes:
+        contexts: Each observer's context for the message, from ``on_send``.
+        message: The message.
+        started: When the produce call began, for the observers' ``seconds``.
+    """
+
+    def __init__(self, contexts: tuple[Any, ...], message: OutgoingMessage, started: float):
+        self.contexts = contexts
+        self.message = message
+        self.started = started
+
+
+def announce(observers: Any, message: OutgoingMessage, waiter: Waiter, started: float) -> None:
+    """Tell the observers a message is being handed over; its waiter keeps their contexts."""
+    waiter.observed = Observation(observers.send(message), message, started)
 
 
 class Waiter:
@@ -389,36 +418,35 @@ class Waiter:
 
     Attributes:
         core: The core of the producer that sent the message (``kaffe._core.Core``).
-        contexts: The observers' contexts for the message, or ``None`` while no
-            observer watches it.
-        message: The message, kept only while observers watch.
-        started: When the produce call began, for the observers' ``seconds``.
+        observed: What the observers keep for the message until its outcome, or
+            ``None`` while no observer watches it.
     """
 
     def __init__(self, core: Any) -> None:
         self.core = core
-        self.contexts: tuple[Any, ...] | None = None
-        self.message: OutgoingMessage | None = None
-        self.started = 0.0
+        self.observed: Observation | None = None
 
     def __call__(self, error: Any, report: Any) -> None:
+        observed = self.observed
         if error is None:
-            contexts = self.contexts
-            if contexts is None:
+            if observed is None:
                 self.acknowledged(report)
                 return
             delivery = delivery_of(report)
-            self.contexts = None
-            self.core.observers.outcome(contexts, self.message, delivery, self.started)
+            self.observed = None
+            self.core.observers.outcome(
+                observed.contexts, observed.message, delivery, observed.started
+            )
             self.resolve(delivery)
             return
         failure: KaffeError = (
             error if isinstance(error, KaffeError) else self.core.failed(error, report)
         )
-        contexts = self.contexts
-        if contexts is not None:
-            self.contexts = None
-            self.core.observers.outcome(contexts, self.message, failure, self.started)
+        if observed is not None:
+            self.observed = None
+            self.core.observers.outcome(
+                observed.contexts, observed.message, failure, observed.started
+            )
         self.reject(failure)
 
     def acknowledged(self, report: Any) -> None:
@@ -444,7 +472,8 @@ class SyncWaiter(Waiter):
     """
 
     def __init__(self, core: Any, topic: str, partition: int) -> None:
-        super().__init__(core)
+        self.core = core  # the base's fields, set here: one call less per message
+        self.observed = None
         self.topic = topic
         self.partition = partition
         self.done = False
@@ -482,7 +511,7 @@ class SyncWaiter(Waiter):
 
 class FutureWaiter(Waiter):
     """
-    The outcome of one ``produce()``, which its :class:`FutureBase` reads.
+    The outcome of one ``produce()``, which its :class:`DeliveryFuture` reads.
 
     An acknowledgement only records the offset and timestamp: the
     :class:`~kaffe.Delivery` is built when someone asks for it, since most futures
@@ -497,7 +526,8 @@ class FutureWaiter(Waiter):
     """
 
     def __init__(self, core: Any, topic: str, partition: int) -> None:
-        super().__init__(core)
+        self.core = core  # the base's fields, set here: one call less per message
+        self.observed = None
         self.topic = topic
         self.partition = partition
         self.offset = -1
@@ -505,13 +535,15 @@ class FutureWaiter(Waiter):
         self.delivery: Delivery | None = None
         self.error: KaffeError | None = None
         self.settled = False
-        self.future: FutureBase | None = None
+        #: True once the future's ``concurrent.futures`` machinery exists.
+        self.has_machinery = False
+        self.future: DeliveryFuture | None = None
 
     def acknowledged(self, report: Any) -> None:
         self.offset = report.offset()
-        kind, stamp = report.timestamp()
-        if kind:
-            self.timestamp = stamp
+        timestamp: tuple[int, Any] = report.timestamp()
+        if timestamp[0]:
+            self.timestamp = timestamp[1]
         self.settled = True
         if self.future is not None:
             self.future.outcome_arrived()
@@ -543,33 +575,43 @@ _MACHINERY = threading.Lock()
 
 
 @mypyc_attr(allow_interpreted_subclasses=True)
-class FutureBase(Future[Delivery]):
+class DeliveryFuture(MachineryOnDemand, Future[Delivery]):
     """
-    What :class:`kaffe.DeliveryFuture` does per message; see that class.
+    The future of one ``produce()``: a ``concurrent.futures.Future[Delivery]``.
 
-    A future nobody waits on stays cheap: the machinery of a full
-    ``concurrent.futures.Future`` (its condition variable and waiter lists) is
-    set up through its public constructor only when something waits on a pending
-    future or hands it to ``concurrent.futures`` (:meth:`set_up_machinery`).
+    It works wherever a ``concurrent.futures.Future`` does (``result()``,
+    ``exception()``, ``add_done_callback()``, ``concurrent.futures.wait()`` and
+    ``as_completed()``, ``asyncio.wrap_future()``), with these semantics:
+
+    * it starts *running*: the message is handed over and cannot be withdrawn, so
+      ``cancel()`` returns False and ``cancelled()`` is always False;
+    * it resolves with the :class:`~kaffe.Delivery` once the broker acknowledges the
+      message, or with the :class:`~kaffe.KaffeError` it failed with;
+    * futures nobody waits on stay cheap: the machinery of a full
+      ``concurrent.futures.Future`` (its condition variable) is set up, through its
+      public constructor, the first time anything needs it, such as
+      ``concurrent.futures.wait()`` on a pending future.
+
+    .. versionadded:: 0.2.0
+       Its own type; ``produce()`` returned a plain ``concurrent.futures.Future`` before.
     """
 
-    __slots__ = ("delivery_waiter", "has_machinery")
+    __slots__ = ("delivery_waiter",)
 
     def __init__(self, waiter: FutureWaiter) -> None:
         self.delivery_waiter = waiter
-        self.has_machinery = False
 
-    # --- the machinery, on demand ------------------------------------------------------
+    # --- the machinery, on demand (see kaffe._on_demand) --------------------------------
 
     def set_up_machinery(self) -> None:
         """Set up the full ``concurrent.futures.Future``, through its public API only."""
         waiter = self.delivery_waiter
         with _MACHINERY:
-            if self.has_machinery:
+            if waiter.has_machinery:
                 return
             Future.__init__(self)
             Future.set_running_or_notify_cancel(self)
-            self.has_machinery = True
+            waiter.has_machinery = True
             # First the link, then the look: an outcome coming in meanwhile either sees
             # the link or is seen here (settling twice is harmless, see outcome_arrived).
             waiter.future = self
@@ -640,7 +682,8 @@ class FutureBase(Future[Delivery]):
 
     def add_done_callback(self, fn: Callable[[Future[Delivery]], object]) -> None:
         """Call ``fn(future)`` when the future settles (at once when it has)."""
-        if self.delivery_waiter.settled and not self.has_machinery:
+        waiter = self.delivery_waiter
+        if waiter.settled and not waiter.has_machinery:
             fn(self)
             return
         self.set_up_machinery()
@@ -709,7 +752,8 @@ class BatchSlot(Waiter):
     """The waiter of one message of a :class:`Batch`."""
 
     def __init__(self, core: Any, batch: Batch, index: int) -> None:
-        super().__init__(core)
+        self.core = core  # the base's fields, set here: one call less per message
+        self.observed = None
         self.batch = batch
         self.index = index
 
@@ -796,7 +840,8 @@ class LoopWaiter(Waiter):
     """
 
     def __init__(self, core: Any, future: asyncio.Future[Delivery], hand_off: LoopHandOff) -> None:
-        super().__init__(core)
+        self.core = core  # the base's fields, set here: one call less per message
+        self.observed = None
         self.future = future
         self.hand_off = hand_off
         self.queued: OutgoingMessage | None = None
@@ -868,6 +913,8 @@ class HotPath:
         self.poller_busy = False
         self.wake_pending = False
         self.users: collections.deque[None] = collections.deque()
+        self._enter: Callable[[None], None] = self.users.append
+        self._leave: Callable[[], None] = self.users.pop
 
     # --- plain calls ---------------------------------------------------------------------
 
@@ -902,24 +949,27 @@ class HotPath:
         else:
             return none
         state = self.topics.get(topic)
-        if state is None or state.placer.calls_user_code:
+        if state is None:
             return none
-        key = args[-2]
+        placer = state.placer
+        if placer.calls_user_code:
+            return none
         value = args[-1]
         kind = type(value)
-        if kind is str:
+        if kind is bytes:
+            size: int = len(value)
+        elif kind is str:
             if not value.isascii():
                 try:
                     value.encode()
                 except UnicodeEncodeError:
                     return none  # the core names what is wrong
-            size: int = len(value)
-        elif kind is bytes:
             size = len(value)
         elif value is None:
             size = 0
         else:
             return none
+        key = args[-2]
         kind = type(key)
         key_bytes: bytes | None
         if kind is bytes:
@@ -933,8 +983,11 @@ class HotPath:
             key_bytes = None
         else:
             return none
-        if partition < 0 and count != 4:
-            partition = place(state, key_bytes, key, value, size)
+        if count != 4:
+            if key_bytes is not None and type(placer) is HashPlacer:
+                partition = placer.key_hash(key_bytes, state.partitions_count)  # most calls
+            else:
+                partition = place(state, key_bytes, key, value, size)
         if not 0 <= partition < state.partitions_count:
             return none  # the core asks for fresh metadata, or refuses the partition
         return state, partition
@@ -962,7 +1015,10 @@ class HotPath:
         value = args[-1]
         topic = state.name
         waiter = FutureWaiter(self.core, topic, partition)
-        self._hand_over(topic, partition, key, value, waiter, False)
+        if self._offer(topic, partition, key, value, waiter, False) is not None:
+            # Not taken: wait for room (up to queue_full_timeout), or refuse it and raise.
+            message = OutgoingMessage(topic, partition, key, value, None, None)
+            self.send((message,), (waiter,), self.queue_full_timeout)
         return future_type(waiter)
 
     def sync_waiter(self, args: tuple[Any, ...], serving: bool) -> SyncWaiter | None:
@@ -986,8 +1042,11 @@ class HotPath:
             return None
         key = args[-2]
         value = args[-1]
-        waiter = SyncWaiter(self.core, state.name, partition)
-        self._hand_over(state.name, partition, key, value, waiter, serving)
+        topic = state.name
+        waiter = SyncWaiter(self.core, topic, partition)
+        if self._offer(topic, partition, key, value, waiter, serving) is not None:
+            message = OutgoingMessage(topic, partition, key, value, None, None)
+            self.send((message,), (waiter,), self.queue_full_timeout, serving=serving)
         return waiter
 
     def loop_waiter(self, args: tuple[Any, ...], hand_off: LoopHandOff) -> LoopWaiter | None:
@@ -1011,22 +1070,10 @@ class HotPath:
         value = args[-1]
         topic = state.name
         waiter = LoopWaiter(self.core, hand_off.loop.create_future(), hand_off)
-        users = self.users
-        users.append(None)
-        try:
-            if self.open:
-                self._offer(topic, partition, key, value, waiter)
-                self._handed_over(1, False)
-                return waiter
-        except BufferError:
-            waiter.queued = OutgoingMessage(topic, partition, key, value, None, None)
-            self.engine.wake_poller()  # reports free room
-            return waiter
-        except (KafkaException, RuntimeError, *_REFUSED):
-            pass  # send() below refuses the message with the right error
-        finally:
-            users.pop()
-        self.send((OutgoingMessage(topic, partition, key, value, None, None),), (waiter,), None)
+        if self._offer(topic, partition, key, value, waiter, False) is not None:
+            message = OutgoingMessage(topic, partition, key, value, None, None)
+            if not self.send((message,), (waiter,), None):
+                waiter.queued = message  # the face offers it again, without blocking the loop
         return waiter
 
     def batch(
@@ -1091,41 +1138,48 @@ class HotPath:
         key: Any,
         value: Any,
         waiter: Waiter,
+        serving: bool,
         headers: list[tuple[str, Any]] | None = None,
         timestamp: int | None = None,
-    ) -> None:
+    ) -> Exception | None:
         """
-        Call librdkafka's ``produce()`` for one message: the only code that does.
+        Offer one message to librdkafka's ``produce()``: the only code that calls it.
 
-        Raises:
-            BufferError: librdkafka's queue is full.
-            KafkaException: librdkafka refused the message.
-            RuntimeError: The handle was released.
-            TypeError, ValueError, OverflowError, UnicodeEncodeError: confluent-kafka
-                refused the message's content.
+        Args:
+            topic: The topic.
+            partition: The partition.
+            key: The key as sent.
+            value: The value as sent.
+            waiter: The message's delivery callback.
+            serving: True when the caller serves delivery reports itself right after.
+            headers: The headers, if any.
+            timestamp: The timestamp, if any.
+
+        Returns:
+            ``None`` when librdkafka took the message, else what ``produce()`` raised:
+            ``BufferError`` (the queue is full), ``KafkaException``,
+            ``RuntimeError`` (the handle was released), or a refusal of the message's
+            content (``TypeError``, ``ValueError``, ``OverflowError``,
+            ``UnicodeEncodeError``).
         """
-        if headers is None and timestamp is None:
-            self.rk.produce(topic, value, key, partition, waiter)
-        else:
-            self.rk.produce(topic, value, key, partition, waiter, None, timestamp or 0, headers)
-
-    def _hand_over(
-        self, topic: str, partition: int, key: Any, value: Any, waiter: Waiter, serving: bool
-    ) -> None:
-        """Hand one placed plain message over; a full queue is waited out through :meth:`send`."""
-        users = self.users
-        users.append(None)
+        self._enter(None)
         try:
-            if self.open:
-                self._offer(topic, partition, key, value, waiter)
-                self._handed_over(1, serving)
-                return
-        except (BufferError, KafkaException, RuntimeError, *_REFUSED):
-            pass  # send() below waits for room, or refuses the message
+            if headers is None and timestamp is None:
+                self.rk.produce(topic, value, key, partition, waiter)
+            else:
+                self.rk.produce(topic, value, key, partition, waiter, None, timestamp or 0, headers)
+        except _NOT_TAKEN as refusal:
+            return refusal
         finally:
-            users.pop()
-        message = OutgoingMessage(topic, partition, key, value, None, None)
-        self.send((message,), (waiter,), self.queue_full_timeout, 0.0, serving=serving)
+            self._leave()
+        # _handed_over(1, serving), written out: this runs once per message.
+        produced = self.produced + 1
+        self.produced = produced
+        if not produced & _SERVE_MASK:
+            self.engine.serve_inline()
+        if not (serving or self.poller_busy or self.wake_pending):
+            self.engine.wake_poller()  # someone must serve the reports still to come
+        return None
 
     def _handed_over(self, count: int, serving: bool) -> None:
         """Count messages handed over; serve ready reports now and then; wake the poller."""
@@ -1178,8 +1232,7 @@ class HotPath:
             KaffeError: A single message could not be handed over (it was also
                 refused through its waiter).
         """
-        users = self.users
-        users.append(None)
+        self._enter(None)
         try:
             if not self.open:
                 self.engine.check_open()
@@ -1188,44 +1241,44 @@ class HotPath:
             if len(messages) > 1 and wait is not None:
                 if observing:  # first, so a header an observer adds is seen in time
                     for message, waiter in zip(messages, waiters, strict=True):
-                        if waiter.contexts is None:
-                            _announce(observers, message, waiter, started)
+                        if waiter.observed is None:
+                            announce(observers, message, waiter, started)
                 groups = _partition_groups(messages, waiters)
                 if groups is not None:
                     self._send_groups(groups, wait, serving)
                     return len(messages)
             stuck = False  # once a message stayed stuck in a full queue, refuse the rest
-            deadline = 0.0
             for message, waiter in zip(messages, waiters, strict=True):
-                if observing and waiter.contexts is None:
-                    _announce(observers, message, waiter, started)
+                if observing and waiter.observed is None:
+                    announce(observers, message, waiter, started)
                 topic, partition, key, value, headers, timestamp = message
                 deadline = 0.0
                 error: KaffeError | None = None
                 while not stuck:
-                    try:
-                        self._offer(topic, partition, key, value, waiter, headers, timestamp)
+                    refusal = self._offer(
+                        topic, partition, key, value, waiter, serving, headers, timestamp
+                    )
+                    if refusal is None:
                         break
-                    except BufferError:
+                    if isinstance(refusal, BufferError):
                         if wait is None:
-                            self.engine.wake_poller()
+                            self.engine.wake_poller()  # reports free room
                             return 0
                         if not deadline:
                             deadline = time.monotonic() + wait
                         stuck = not self.engine.wait_for_room_until(deadline)
-                    except KafkaException as failure:
+                    elif isinstance(refusal, KafkaException):
                         error = translate_kafka_error(
-                            failure.args[0], topic=topic, partition=partition,
-                            secrets=self.secrets,
-                        )  # fmt: skip
+                            refusal.args[0], topic=topic, partition=partition, secrets=self.secrets
+                        )
                         break
-                    except _REFUSED as failure:
-                        error = _refused(message, failure)
-                        break
-                    except RuntimeError:  # the handle was released meanwhile
+                    elif isinstance(refusal, RuntimeError):  # the handle was released
                         error = ProducerClosedError(
                             "the producer is closed; create a new one", reason="closed"
                         )
+                        break
+                    else:
+                        error = _refused(message, refusal)
                         break
                 if stuck:
                     error = _queue_full(topic, partition, self.queue_full_timeout)
@@ -1233,11 +1286,9 @@ class HotPath:
                     waiter(error, None)
                     if len(messages) == 1:
                         raise error
-                    continue
-                self._handed_over(1, serving)
             return len(messages)
         finally:
-            users.pop()
+            self._leave()
 
     def _send_groups(
         self, groups: dict[tuple[str, int], Group], wait: float, serving: bool
@@ -1311,13 +1362,6 @@ class HotPath:
                 None,
             )
         return len(chunk)
-
-
-def _announce(observers: Any, message: OutgoingMessage, waiter: Waiter, started: float) -> None:
-    """Tell the observers a message is being handed over; its waiter keeps their contexts."""
-    waiter.message = message
-    waiter.started = started
-    waiter.contexts = observers.send(message)
 
 
 def _partition_groups(

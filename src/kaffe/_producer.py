@@ -23,7 +23,7 @@ from ._config import ProducerConfig, ProducerOptions
 from ._core import MissingMetadata, ProducerBase, State, batch_result, now
 from ._engine import Engine
 from ._errors import DeliveryTimeoutError, UndeliveredMessagesError
-from ._hot import FutureBase, FutureWaiter, SyncWaiter, ThreadBatch
+from ._hot import DeliveryFuture, FutureWaiter, SyncWaiter, ThreadBatch
 from ._transactions import Transactions, require, start_transactions
 from ._types import Delivery, Headers, Message, OutgoingMessage
 
@@ -32,43 +32,11 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     from typing_extensions import Self, Unpack
 
-__all__ = ["DeliveryFuture", "Producer"]
+__all__ = ["Producer"]
 
 #: Seconds a waiting caller sleeps on its own report before checking whether it can lead.
 _FOLLOWER_NAP = 0.1
 _OPEN = State.OPEN
-
-
-class DeliveryFuture(FutureBase):
-    """
-    The future of one ``produce()``: a ``concurrent.futures.Future[Delivery]``.
-
-    It works wherever a ``concurrent.futures.Future`` does (``result()``,
-    ``exception()``, ``add_done_callback()``, ``concurrent.futures.wait()`` and
-    ``as_completed()``, ``asyncio.wrap_future()``), with these semantics:
-
-    * it starts *running*: the message is handed over and cannot be withdrawn, so
-      ``cancel()`` returns False and ``cancelled()`` is always False;
-    * it resolves with the :class:`~kaffe.Delivery` once the broker acknowledges the
-      message, or with the :class:`~kaffe.KaffeError` it failed with;
-    * futures nobody waits on stay cheap: the machinery of a full
-      ``concurrent.futures.Future`` (its condition variable) is set up, through its
-      public constructor, the first time anything reads a part of it that is not
-      there yet, such as ``concurrent.futures.wait()`` on a pending future.
-
-    .. versionadded:: 0.2.0
-       Its own type; ``produce()`` returned a plain ``concurrent.futures.Future`` before.
-    """
-
-    __slots__ = ()
-
-    def __getattr__(self, name: str) -> Any:
-        # Called only for an attribute the future does not have: the machinery's own,
-        # before it exists. Set it up, through Future's public constructor, and look again.
-        if name.startswith("__") or self.has_machinery:
-            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-        self.set_up_machinery()
-        return object.__getattribute__(self, name)
 
 
 class Producer(ProducerBase):
@@ -292,13 +260,19 @@ class Producer(ProducerBase):
         Returns:
             A future of the :class:`Delivery` (a ``concurrent.futures.Future``).
         """
+        if headers is None and timestamp is None:
+            future: DeliveryFuture | None = self._path.future(args, DeliveryFuture)
+            if future is not None:
+                return future
+        return self._produce_built(args, headers, timestamp)
+
+    def _produce_built(
+        self, args: tuple[Any, ...], headers: Headers | None, timestamp: int | None
+    ) -> DeliveryFuture:
+        """``produce()`` of a call that is not plain: the core builds its message."""
         path = self._path
         if not path.open:
             self._engine.check_open()
-        if headers is None and timestamp is None:
-            future: DeliveryFuture | None = path.future(args, DeliveryFuture)
-            if future is not None:
-                return future
         started = now() if self._observing else 0.0
         core = self._core
         try:

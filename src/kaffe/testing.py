@@ -30,8 +30,16 @@ from typing import Any, NamedTuple
 from ._config import ProducerConfig
 from ._core import Core, MissingMetadata, batch_result, now
 from ._errors import KaffeError, ProducerClosedError, UnknownTopicError
-from ._hot import Batch, FutureWaiter, LoopHandOff, LoopWaiter, SyncWaiter, Waiter
-from ._producer import DeliveryFuture
+from ._hot import (
+    Batch,
+    DeliveryFuture,
+    FutureWaiter,
+    LoopHandOff,
+    LoopWaiter,
+    SyncWaiter,
+    Waiter,
+    announce,
+)
 from ._types import Delivery, Headers, Message, OutgoingMessage
 
 if sys.version_info >= (3, 11):
@@ -158,9 +166,7 @@ class _Recorder:
         """Accept one message and settle its waiter through the real outcome path."""
         observers = self._core.observers
         if observers:
-            waiter.message = message
-            waiter.started = started
-            waiter.contexts = observers.send(message)
+            announce(observers, message, waiter, started)
         if self.fail_with is not None:
             waiter(self.fail_with, None)
             return
