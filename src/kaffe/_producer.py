@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import sys
 import threading
 import time
@@ -38,6 +39,16 @@ _FOLLOWER_NAP = 0.1
 _OPEN = State.OPEN
 #: Guards turning a :class:`DeliveryFuture` into a full ``concurrent.futures.Future``.
 _MATERIALIZE = threading.Lock()
+
+
+def _new_locks_after_fork() -> None:
+    """In a forked child, replace the module's lock: a parent's thread may have held it."""
+    global _MATERIALIZE
+    _MATERIALIZE = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_locks_after_fork)
 
 
 class _SyncWaiter(Waiter):
@@ -272,6 +283,14 @@ class Producer(ProducerBase):
     Constructing it connects and analyses every configured topic, like Kaffe's
     ``start_link``. Use it from any number of threads; concurrent callers share
     librdkafka's batches and each waits only for its own message.
+
+    A producer survives ``fork()`` (gunicorn ``--preload``, ``multiprocessing``'s fork
+    start method, Celery's prefork pool): its first call in the child opens the
+    child's own librdkafka handle from the same configuration, once, whichever
+    threads call at the same time. The parent's messages in flight stay the
+    parent's, delivered and settled there; the parent is unaffected. A transactional
+    producer refuses in the child with :class:`ProducerForkedError` instead, as its
+    ``transactional_id`` would fence its siblings: create it after forking.
 
     Example::
 
@@ -604,6 +623,9 @@ class Producer(ProducerBase):
 
         .. versionadded:: 0.2.0
         """
+        engine = self._engine
+        if engine.state is not _OPEN:
+            engine.check_open()  # a transactional producer inherited through fork() refuses
         transactions = require(self._transactions, "transaction()")
         transactions.begin()
         try:
