@@ -42,11 +42,11 @@ def in_child(work: Callable[[], T], *, timeout: float = 60) -> T:
     if pid == 0:  # the child: never return into pytest
         try:
             try:
-                outcome: object = work()
+                result: object = work()
             except BaseException as error:
-                outcome = _Raised(error)
+                result = _Raised(error)
             try:
-                data = pickle.dumps(outcome)
+                data = pickle.dumps(result)
             except Exception as error:
                 data = pickle.dumps(_Raised(RuntimeError(f"unpicklable outcome: {error!r}")))
             with os.fdopen(write_end, "wb") as pipe:
