@@ -250,13 +250,21 @@ def test_an_inherited_engine_reopens_once_with_its_own_handle_threads_and_locks(
             lock_free=engine.poll_lock.acquire(blocking=False),
             poller_alive=engine._poller.is_alive(),
             open=engine.state.value,
+            parents_callers_forgotten=(len(engine._users), len(engine.sync_waiters)),
         )
         engine.poll_lock.release()
         engine.close(0.1)
+        seen["released"] = isinstance(engine.rk, engine_module._ReleasedHandle)
         return seen
 
+    # A caller of the parent is inside librdkafka, and one waits, at the fork: neither
+    # exists in the child, so neither may hold up its close().
+    engine._users.append(None)
+    engine.sync_waiters.append(None)
     with _held_by_another_thread(parent_lock):  # held at the fork: held forever in the child
         seen = in_child(child)
+    engine._users.pop()
+    engine.sync_waiters.pop()
     assert seen == {
         "state": "forked",
         "closed": False,
@@ -267,6 +275,8 @@ def test_an_inherited_engine_reopens_once_with_its_own_handle_threads_and_locks(
         "lock_free": True,
         "poller_alive": True,
         "open": "open",
+        "parents_callers_forgotten": (0, 0),
+        "released": True,
     }
     # The parent's engine is untouched.
     assert engine.state is State.OPEN

@@ -120,17 +120,10 @@ _inherited_handles: list[object] = []
 
 
 def _after_fork_in_child() -> None:
-    """
-    Mark every open engine as inherited: its first use in this process re-opens it.
-
-    This runs in the child's only thread, right after ``fork()``, so the lock made here
-    for the re-opening is free, whatever the parent's threads held at the time.
-    """
+    """Mark every engine as inherited: an open one re-opens on its first use in this process."""
     for engine in list(_live_engines):
         _inherited_handles.append(engine.rk)
-        engine._reopening = threading.Lock()
-        if engine.state is _OPEN:
-            engine.state = State.FORKED
+        engine.inherited()
 
 
 if hasattr(os, "register_at_fork"):
@@ -195,7 +188,7 @@ class Engine:
         core: The producer's core (config, topics, observers).
     """
 
-    #: Serialises re-opening in a forked child; made by the fork hook, in the child.
+    #: Serialises re-opening in a forked child; made there by :meth:`inherited`.
     _reopening: threading.Lock
 
     def __init__(self, core: Core) -> None:
@@ -312,6 +305,20 @@ class Engine:
             return self.config.transactional_id is not None
         return self.state is not _OPEN
 
+    def inherited(self) -> None:
+        """
+        Forget the parent's threads: called in a forked child's only thread, right after fork().
+
+        No thread of the child is inside a call yet, so the bookkeeping of the parent's
+        threads (callers inside librdkafka, callers waiting) starts afresh here, and the
+        lock made for the re-opening is free, whatever the parent's threads held.
+        """
+        self._reopening = threading.Lock()
+        self._users = collections.deque()
+        self.sync_waiters = collections.deque()
+        if self.state is _OPEN:
+            self.state = State.FORKED
+
     def reopen_after_fork(self) -> None:
         """
         Give an engine inherited through ``fork()`` its own handle, threads and locks, once.
@@ -347,8 +354,6 @@ class Engine:
             self.rk = self._new_handle()
             self.poll_lock = threading.Lock()
             self._analysing = threading.Lock()
-            self.sync_waiters = collections.deque()
-            self._users = collections.deque()
             self.produced = 0
             self._wake = threading.Event()
             self._wake_pending = False
