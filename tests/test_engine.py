@@ -8,14 +8,19 @@ everything that talks to Kafka is tested in ``tests/integration``.
 from __future__ import annotations
 
 import ast
+import contextlib
 import threading
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import kaffe
-from kaffe._core import Core
+from kaffe import _engine as engine_module
+from kaffe._core import Core, State
 from kaffe._engine import Engine
+from tests.forking import FORK_WARNING, in_child
 
 SRC = Path(__file__).resolve().parent.parent / "src" / "kaffe"
 
@@ -56,3 +61,164 @@ def _produce_calls(path: Path) -> list[str]:
 def test_only_the_hot_paths_hand_over_calls_librdkafkas_produce_family() -> None:
     callers = {f"{path.name}:{name}" for path in SRC.rglob("*.py") for name in _produce_calls(path)}
     assert callers == {"_hot.py:_offer", "_hot.py:_send_groups"}
+
+
+# --- fork ---------------------------------------------------------------------------------
+
+
+def _unreachable_engine(**options: Any) -> Engine:
+    config = kaffe.ProducerConfig(endpoints="127.0.0.1:9", topics=["events"], **options)
+    core = Core(config)
+    core.learn("events", 4, range(4))
+    return Engine(core)
+
+
+@contextlib.contextmanager
+def _held_by_another_thread(lock: threading.Lock) -> Iterator[None]:
+    """Hold ``lock`` on a thread of this process for the duration of the block."""
+    taken, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with lock:
+            taken.set()
+            release.wait()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    taken.wait()
+    try:
+        yield
+    finally:
+        release.set()
+        holder.join()
+
+
+@pytest.mark.filterwarnings(FORK_WARNING)
+def test_an_inherited_engine_reopens_once_with_its_own_handle_threads_and_locks() -> None:
+    engine = _unreachable_engine()
+    parent_handle, parent_lock = engine.rk, engine.poll_lock
+
+    def child() -> dict[str, object]:
+        seen: dict[str, object] = {"state": engine.state.value, "closed": engine.is_closed()}
+        created: list[object] = []
+        new_handle = engine._new_handle
+
+        def counted() -> object:
+            created.append(new_handle())
+            return created[-1]
+
+        engine._new_handle = counted  # type: ignore[method-assign]
+        start = threading.Barrier(8)
+        handles: list[object] = []
+
+        def call() -> None:
+            start.wait()
+            engine.check_open()
+            handles.append(engine.rk)
+
+        callers = [threading.Thread(target=call) for _ in range(8)]
+        for caller in callers:
+            caller.start()
+        for caller in callers:
+            caller.join()
+        seen.update(
+            created=len(created),
+            same_handle_everywhere=all(handle is created[0] for handle in handles),
+            new_handle=engine.rk is not parent_handle,
+            kept_inherited=any(
+                handle is parent_handle for handle in engine_module._inherited_handles
+            ),
+            lock_free=engine.poll_lock.acquire(blocking=False),
+            poller_alive=engine._poller.is_alive(),
+            open=engine.state.value,
+            parents_callers_forgotten=(len(engine._users), len(engine.sync_waiters)),
+        )
+        engine.poll_lock.release()
+        engine.close(0.1)
+        seen["released"] = isinstance(engine.rk, engine_module._ReleasedHandle)
+        return seen
+
+    # A caller of the parent is inside librdkafka, and one waits, at the fork: neither
+    # exists in the child, so neither may hold up its close().
+    engine._users.append(None)
+    engine.sync_waiters.append(None)
+    with _held_by_another_thread(parent_lock):  # held at the fork: held forever in the child
+        seen = in_child(child)
+    engine._users.pop()
+    engine.sync_waiters.pop()
+    assert seen == {
+        "state": "forked",
+        "closed": False,
+        "created": 1,
+        "same_handle_everywhere": True,
+        "new_handle": True,
+        "kept_inherited": True,
+        "lock_free": True,
+        "poller_alive": True,
+        "open": "open",
+        "parents_callers_forgotten": (0, 0),
+        "released": True,
+    }
+    # The parent's engine is untouched.
+    assert engine.state is State.OPEN
+    assert engine.rk is parent_handle
+    assert engine.poll_lock is parent_lock
+    engine.close(0.1)
+
+
+@pytest.mark.filterwarnings(FORK_WARNING)
+def test_an_inherited_transactional_engine_refuses_and_names_the_fix() -> None:
+    engine = _unreachable_engine(transactional_id="orders-1")
+
+    def child() -> object:
+        assert engine.is_closed()
+        try:
+            engine.check_open()
+        except kaffe.ProducerForkedError as error:
+            return error
+        return "no error"
+
+    outcome = in_child(child)
+    assert isinstance(outcome, kaffe.ProducerForkedError)
+    assert isinstance(outcome, kaffe.ProducerClosedError)
+    assert outcome.reason == "forked"
+    message = str(outcome)
+    assert "'orders-1'" in message
+    assert "fence" in message
+    assert "post_fork" in message
+    assert "worker_process_init" in message
+    assert engine.state is State.OPEN
+    engine.close(0.1)
+
+
+@pytest.mark.filterwarnings(FORK_WARNING)
+def test_an_engine_closed_before_fork_stays_closed_in_the_child() -> None:
+    engine = _unreachable_engine()
+    engine.close(0.1)
+
+    def child() -> object:
+        try:
+            engine.check_open()
+        except kaffe.ProducerClosedError as error:
+            return (type(error).__name__, engine.state.value)
+        return "reopened"
+
+    assert in_child(child) == ("ProducerClosedError", "closed")
+
+
+@pytest.mark.filterwarnings(FORK_WARNING)
+def test_closing_an_inherited_engine_in_the_child_closes_it_there_only() -> None:
+    engine = _unreachable_engine()
+    parent_handle = engine.rk
+
+    def child() -> object:
+        assert engine.close(0.1) == 0
+        try:
+            engine.check_open()
+        except kaffe.ProducerClosedError as error:
+            return (type(error).__name__, engine.is_closed(), engine.rk is parent_handle)
+        return "reopened"
+
+    assert in_child(child) == ("ProducerClosedError", True, True)
+    assert engine.state is State.OPEN
+    engine.close(0.1)

@@ -54,7 +54,10 @@ class AsyncProducer(ProducerBase):
             delivery = await producer.produce_sync("key", "value")
 
     Construct it anywhere; ``await start()`` (or ``async with``) connects and analyses
-    the topics. Use it from the event loop that started it.
+    the topics. Use it from the event loop that started it. In a process forked after
+    it started, its first call there opens the process's own connection and binds the
+    producer to that process's running loop, as :class:`kaffe.Producer` does after
+    ``fork()``; the parent's messages in flight stay the parent's.
 
     Args:
         config: A prepared :class:`ProducerConfig`; keyword options override it.
@@ -99,7 +102,7 @@ class AsyncProducer(ProducerBase):
                 initialised within ``start_timeout``.
         """
         if self._engine is not None:
-            self._engine.check_open()
+            self._open_engine()
             return
         if self._closing:
             raise ProducerClosedError("the producer is closed; create a new one", reason="closed")
@@ -137,8 +140,21 @@ class AsyncProducer(ProducerBase):
                 )
             raise ProducerClosedError("the producer is not started yet", reason="not started")
         if engine.state is not _OPEN:
-            engine.check_open()
+            forked = engine.state is State.FORKED
+            engine.check_open()  # re-opens a producer inherited through fork()
+            if forked:
+                self._bind_to_running_loop()
         return engine
+
+    def _bind_to_running_loop(self) -> None:
+        """
+        Serve this process's running loop: the producer was inherited through fork().
+
+        The parent's loop, and the futures its tasks await, stay the parent's: they are
+        never settled here.
+        """
+        loop = self._loop = asyncio.get_running_loop()
+        self._hand_off = LoopHandOff(loop)
 
     # --- building, with metadata fetched off the loop ------------------------------------
 
@@ -519,6 +535,8 @@ class AsyncProducer(ProducerBase):
         """
         self._closing = True
         engine = self._engine
+        if engine is not None and engine.state is State.FORKED:
+            engine.close(0)  # inherited through fork() and never used here: nothing to deliver
         if engine is None or engine.state is not _OPEN:
             return
         try:

@@ -558,7 +558,7 @@ class ProducerBase:
     def closed(self) -> bool:
         """True once the producer is closed."""
         engine = getattr(self, "_engine", None)
-        return engine is not None and engine.state is not State.OPEN
+        return engine is not None and bool(engine.is_closed())
 
     @property
     def topics(self) -> tuple[str, ...]:

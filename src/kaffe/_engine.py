@@ -16,9 +16,10 @@ served through librdkafka's ``flush``, which sends what is queued at once instea
 of waiting for ``linger.ms``.
 
 The engine also owns the logging bridge, the statistics callback, topic metadata
-(start-up analysis and the periodic refresh), the fork guard, the transactional
-calls (:meth:`Engine.transact`), and closing, which releases librdkafka's handle
-and threads.
+(start-up analysis and the periodic refresh), re-opening in a process forked after it
+was made (:meth:`Engine.reopen_after_fork`), the transactional calls
+(:meth:`Engine.transact`), and closing, which releases librdkafka's handle and
+threads.
 """
 
 from __future__ import annotations
@@ -106,13 +107,16 @@ _OPEN: Final = State.OPEN
 _live_engines: weakref.WeakSet[Engine] = weakref.WeakSet()
 #: librdkafka handles inherited through fork(). Their threads stayed in the parent, so
 #: destroying one in the child would wait for threads that do not exist: keep them alive.
+#: Nothing in the child touches them, so the delivery reports of the parent's messages in
+#: flight (and the waiters they would settle) stay the parent's.
 _inherited_handles: list[object] = []
 
 
 def _after_fork_in_child() -> None:
+    """Mark every engine as inherited: an open one re-opens on its first use in this process."""
     for engine in list(_live_engines):
-        engine.state = State.FORKED
         _inherited_handles.append(engine.rk)
+        engine.inherited()
 
 
 if hasattr(os, "register_at_fork"):
@@ -169,11 +173,16 @@ class Engine:
     """
     One librdkafka producer handle, its poller thread, and its metadata.
 
-    Constructing it creates the handle; nothing is sent until :meth:`analyse`.
+    Constructing it creates the handle; nothing is sent until :meth:`analyse`. In a
+    process forked after that, the engine re-opens itself on first use (see
+    :meth:`reopen_after_fork`).
 
     Args:
         core: The producer's core (config, topics, observers).
     """
+
+    #: Serialises re-opening in a forked child; made there by :meth:`inherited`.
+    _reopening: threading.Lock
 
     def __init__(self, core: Core) -> None:
         config = core.config
@@ -192,38 +201,9 @@ class Engine:
         self._on_statistics: Callable[[Statistics], None] | None = getattr(
             config, "on_statistics", None
         )
-        properties = config.librdkafka_properties()
-        properties["error_cb"] = self._on_error
-        properties["logger"] = LibrdkafkaLog(self.secrets)
-        if properties.get("statistics.interval.ms"):
-            properties["stats_cb"] = self._on_statistics_json
-        refresher = properties.get("oauth_cb")
         #: True once the broker fenced this transactional producer (see :meth:`fence`).
         self.fenced = False
-        try:
-            if isinstance(refresher, TokenRefresher):
-                refresher.secrets = self.secrets
-                self.rk = _create_with_token_provider(
-                    properties, refresher, config.start_timeout, self.secrets, self._on_fatal
-                )
-            else:
-                self.rk = _Handle(properties, self._on_fatal)
-        except KafkaException as error:
-            if isinstance(refresher, TokenRefresher) and (
-                refresher.failure is not None
-                or isinstance(translate_kafka_error(error.args[0]), AuthenticationError)
-            ):
-                failure = refresher.startup_error(self.secrets)
-                raise failure from failure.__cause__
-            detail = redact(error.args[0].str(), self.secrets)
-            raise ConfigError(
-                f"librdkafka rejected the configuration: {detail}",
-                reason="invalid option",
-            ) from None
-        except (TypeError, ValueError) as error:
-            raise ConfigError(
-                f"client_config: {redact(str(error), self.secrets)}", reason="invalid option"
-            ) from None
+        self.rk = self._new_handle()
         self.delivery_wait = config.delivery_timeout + DELIVERY_GRACE
         self.poll_lock = threading.Lock()
         #: One entry per caller waiting synchronously (a thread or an awaiting task).
@@ -242,6 +222,45 @@ class Engine:
         self._refresher: threading.Thread | None = None
         _live_engines.add(self)
         core.on_unknown_partition = self._refresh_wake.set
+
+    def _new_handle(self) -> Any:
+        """
+        Create a librdkafka handle from the configuration, with kaffe's callbacks.
+
+        Raises:
+            ConfigError: librdkafka rejected the configuration.
+            AuthenticationError: A ``token_provider`` failed, or gave no token in time.
+        """
+        config = self.config
+        properties = config.librdkafka_properties()
+        properties["error_cb"] = self._on_error
+        properties["logger"] = LibrdkafkaLog(self.secrets)
+        if properties.get("statistics.interval.ms"):
+            properties["stats_cb"] = self._on_statistics_json
+        refresher = properties.get("oauth_cb")
+        try:
+            if isinstance(refresher, TokenRefresher):
+                refresher.secrets = self.secrets
+                return _create_with_token_provider(
+                    properties, refresher, config.start_timeout, self.secrets, self._on_fatal
+                )
+            return _Handle(properties, self._on_fatal)
+        except KafkaException as error:
+            if isinstance(refresher, TokenRefresher) and (
+                refresher.failure is not None
+                or isinstance(translate_kafka_error(error.args[0]), AuthenticationError)
+            ):
+                failure = refresher.startup_error(self.secrets)
+                raise failure from failure.__cause__
+            detail = redact(error.args[0].str(), self.secrets)
+            raise ConfigError(
+                f"librdkafka rejected the configuration: {detail}",
+                reason="invalid option",
+            ) from None
+        except (TypeError, ValueError) as error:
+            raise ConfigError(
+                f"client_config: {redact(str(error), self.secrets)}", reason="invalid option"
+            ) from None
 
     # --- state -----------------------------------------------------------------------
 
@@ -266,20 +285,18 @@ class Engine:
 
     def check_open(self) -> None:
         """
-        Raise unless the engine can produce.
+        Raise unless the engine can produce; re-open it first if it was inherited through fork().
 
         Raises:
-            ProducerForkedError: The producer was created in another process.
+            ProducerForkedError: A transactional producer was created in another process.
             ProducerClosedError: The producer is closed.
+            KaffeError: Re-opening in a forked child failed (see :meth:`_new_handle`).
         """
         if self.state is _OPEN:
             return
         if self.state is State.FORKED:
-            raise ProducerForkedError(
-                "this producer was created in another process; librdkafka handles do not "
-                "survive fork(), so create one producer per process (after forking)",
-                reason="forked",
-            )
+            self.reopen_after_fork()
+            return
         if self.fenced:
             raise ProducerFencedError(
                 "this producer was fenced and closed: a newer producer with transactional_id "
@@ -288,6 +305,83 @@ class Engine:
                 fatal=True,
             )
         raise ProducerClosedError("the producer is closed; create a new one", reason="closed")
+
+    def is_closed(self) -> bool:
+        """True once the engine can never produce again in this process."""
+        if self.state is State.FORKED:
+            return self.config.transactional_id is not None
+        return self.state is not _OPEN
+
+    def inherited(self) -> None:
+        """
+        Forget the parent's threads: called in a forked child's only thread, right after fork().
+
+        No thread of the child is inside a call yet, so the bookkeeping of the parent's
+        threads (callers inside librdkafka, callers waiting) starts afresh here, and the
+        lock made for the re-opening is free, whatever the parent's threads held.
+        """
+        self._reopening = threading.Lock()
+        self._users.clear()  # the per-message path's own record: cleared, not replaced
+        self.sync_waiters.clear()
+        if self.state is _OPEN:
+            self.state = State.FORKED
+
+    def reopen_after_fork(self) -> None:
+        """
+        Give an engine inherited through ``fork()`` its own handle, threads and locks, once.
+
+        librdkafka's threads, and kaffe's poller and refresher, stayed in the parent, and
+        a lock one of the parent's threads held at the fork stays held here forever. So
+        the first call in the child creates a new handle from the same configuration,
+        with new locks and new threads; the topics analysed in the parent are kept. The
+        inherited handle is never used nor destroyed: the parent's messages in flight
+        are the parent's to deliver, and their waiters are never settled nor dropped
+        here. Threads of the child that call at once wait for one re-opening.
+
+        Raises:
+            ProducerForkedError: The producer is transactional: a second process with its
+                ``transactional_id`` would fence the first, so it cannot re-open.
+            KaffeError: Creating the new handle failed; the next call tries again.
+        """
+        transactional_id = self.config.transactional_id
+        if transactional_id is not None:
+            raise ProducerForkedError(
+                f"this transactional producer (transactional_id {transactional_id!r}) was "
+                "created in another process, and it cannot re-open itself after fork(): two "
+                "processes with one transactional_id fence each other. Create the producer "
+                "after forking, in each process, with a transactional_id of its own: in "
+                "gunicorn's post_fork hook, a multiprocessing Pool initializer, Celery's "
+                "worker_process_init signal, or lazily on first use",
+                reason="forked",
+            )
+        with self._reopening:
+            if self.state is not State.FORKED:
+                self.check_open()  # another thread re-opened it, or it was closed meanwhile
+                return
+            self.rk = self._new_handle()
+            self.poll_lock = threading.Lock()
+            self._analysing = threading.Lock()
+            path = self.path
+            path.produced = 0
+            self._wake = threading.Event()
+            path.wake_pending = False
+            path.poller_busy = False
+            self._stopping = False
+            self._refresh_wake = threading.Event()
+            self.core.on_unknown_partition = self._refresh_wake.set
+            self.last_error = self.last_refusal = None
+            self.statistics = None
+            self._statistics_text = None
+            self._poller = threading.Thread(
+                target=self._run_poller, name="kaffe-poller", daemon=True
+            )
+            self._poller.start()
+            refreshing = self._refresher is not None
+            self._refresher = None
+            self.state = _OPEN
+            if refreshing:
+                self.start_refresher()
+        logger.debug("re-opened a producer inherited through fork() in process %d", os.getpid())
 
     def wait_for_room_until(self, deadline: float) -> bool:
         """
@@ -598,6 +692,10 @@ class Engine:
         Returns:
             How many messages were still unacknowledged and were dropped.
         """
+        if self.state is State.FORKED:
+            with self._reopening:
+                if self.state is State.FORKED:  # the parent's handle: nothing here to release
+                    self.state = State.CLOSED
         if self.state is not _OPEN:
             return 0
         self.state = State.CLOSED  # from here on, new calls are refused

@@ -24,7 +24,7 @@ work::
     ├── BatchProduceError                   some messages of a batch failed
     ├── UndeliveredMessagesError            close() could not deliver everything
     ├── ProducerClosedError (RuntimeError)  the producer was closed
-    │   └── ProducerForkedError             the producer was created in another process
+    │   └── ProducerForkedError             a transactional producer used after fork()
     └── TransactionError                    a transactional call failed: retriable, abortable, fatal
         ├── TransactionStateError (RuntimeError)  not now: nested, outside one, not transactional
         ├── TransactionAbortedError         the transaction was aborted; none of it is visible
@@ -264,7 +264,13 @@ class ProducerClosedError(KaffeError, RuntimeError):
 
 
 class ProducerForkedError(ProducerClosedError):
-    """The producer was created in a parent process; librdkafka handles do not survive fork()."""
+    """
+    A transactional producer was created in a parent process, so it cannot work in this one.
+
+    A plain producer re-opens itself after ``fork()``, but a transactional one would
+    fence its sibling processes, which share its ``transactional_id``: create it after
+    forking, one per process, each with its own ``transactional_id``.
+    """
 
 
 class TransactionError(KaffeError):

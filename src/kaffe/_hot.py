@@ -31,6 +31,7 @@ import collections
 import contextlib
 import hashlib
 import itertools
+import os
 import random
 import threading
 import time
@@ -572,6 +573,15 @@ class FutureWaiter(Waiter):
 
 #: Guards setting up a future's ``concurrent.futures.Future`` machinery.
 _MACHINERY = threading.Lock()
+
+
+def _new_lock_after_fork() -> None:
+    """In a forked child, replace the machinery's lock: a parent's thread may have held it."""
+    global _MACHINERY
+    _MACHINERY = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_new_lock_after_fork)
 
 
 @mypyc_attr(allow_interpreted_subclasses=True)

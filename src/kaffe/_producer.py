@@ -47,6 +47,14 @@ class Producer(ProducerBase):
     ``start_link``. Use it from any number of threads; concurrent callers share
     librdkafka's batches and each waits only for its own message.
 
+    A producer survives ``fork()`` (gunicorn ``--preload``, ``multiprocessing``'s fork
+    start method, Celery's prefork pool): its first call in the child opens the
+    child's own librdkafka handle from the same configuration, once, whichever
+    threads call at the same time. The parent's messages in flight stay the
+    parent's, delivered and settled there; the parent is unaffected. A transactional
+    producer refuses in the child with :class:`ProducerForkedError` instead, as its
+    ``transactional_id`` would fence its siblings: create it after forking.
+
     Example::
 
         with kaffe.Producer(endpoints="127.0.0.1:9092", topics=["events"]) as producer:
@@ -401,6 +409,9 @@ class Producer(ProducerBase):
 
         .. versionadded:: 0.2.0
         """
+        engine = self._engine
+        if engine.state is not _OPEN:
+            engine.check_open()  # a transactional producer inherited through fork() refuses
         transactions = require(self._transactions, "transaction()")
         transactions.begin()
         try:

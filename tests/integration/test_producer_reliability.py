@@ -11,8 +11,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
-import os
-import pickle
 import threading
 import time
 from collections import Counter
@@ -288,84 +286,6 @@ def test_an_unclosed_async_producer_warns(bootstrap: str, topic: str) -> None:
             del producer  # the last reference: collected at once
 
     asyncio.run(main())
-
-
-# --- fork -----------------------------------------------------------------------------------
-
-
-def _in_child(work: Callable[[], object]) -> object:
-    """Run ``work`` in a forked child and return its result (or the exception it raised)."""
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: never return into pytest
-        try:
-            try:
-                outcome: object = work()
-            except BaseException as error:
-                outcome = error
-            try:
-                data = pickle.dumps(outcome)
-            except Exception as error:
-                data = pickle.dumps(RuntimeError(f"unpicklable outcome: {error!r}"))
-            with os.fdopen(write_end, "wb") as pipe:
-                pipe.write(data)
-        finally:
-            os._exit(0)
-    os.close(write_end)
-    deadline = time.monotonic() + 60
-    while True:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            break
-        if time.monotonic() > deadline:
-            os.kill(pid, 9)
-            os.waitpid(pid, 0)
-            raise AssertionError("the child process hung")
-        time.sleep(0.05)
-    assert os.waitstatus_to_exitcode(status) == 0
-    with os.fdopen(read_end, "rb") as pipe:
-        return pickle.loads(pipe.read())  # our own child wrote it
-
-
-FORK_WARNING = "ignore:This process .* is multi-threaded, use of fork:DeprecationWarning"
-
-
-@pytest.mark.filterwarnings(FORK_WARNING)
-@pytest.mark.parametrize("operation", ["produce_sync", "produce", "produce_batch_sync", "flush"])
-def test_a_producer_used_after_fork_raises_producer_forked_error_in_the_child(
-    bootstrap: str, topic: str, operation: str
-) -> None:
-    with kaffe.Producer(endpoints=bootstrap, topics=[topic]) as producer:
-        producer.produce_sync(topic, 0, None, b"parent-before")
-        outcome = _in_child(lambda: CLOSED_OPERATIONS[operation](producer, topic))
-        assert isinstance(outcome, kaffe.ProducerForkedError), outcome
-        assert "create one producer per process" in str(outcome)
-        assert outcome.reason == "forked"
-        # The parent's producer is untouched by the child.
-        assert producer.produce_sync(topic, 0, None, b"parent-after").offset == 1
-
-
-@pytest.mark.filterwarnings(FORK_WARNING)
-def test_a_forked_child_can_close_its_copy_and_create_its_own_producer(
-    bootstrap: str, topic: str, read_back: READ_BACK
-) -> None:
-    with kaffe.Producer(endpoints=bootstrap, topics=[topic]) as producer:
-        producer.produce_sync(topic, 0, None, b"parent")
-
-        def child() -> object:
-            producer.close()  # closing the inherited copy is harmless and does no I/O
-            assert producer.closed
-            with kaffe.Producer(endpoints=bootstrap, topics=[topic]) as own:
-                return own.produce_sync(topic, 1, None, b"child")
-
-        delivery = _in_child(child)
-        assert isinstance(delivery, kaffe.Delivery), delivery
-        assert producer.produce_sync(topic, 0, None, b"parent-again").offset == 1
-    assert sorted(r.value or b"" for r in read_back(topic)) == [
-        b"child",
-        b"parent",
-        b"parent-again",
-    ]
 
 
 # --- partition count growth -----------------------------------------------------------------
