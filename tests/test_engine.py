@@ -22,6 +22,7 @@ from kaffe._core import Batch, Core
 from kaffe._engine import Engine
 
 SRC = Path(__file__).resolve().parent.parent / "src" / "kaffe"
+STATISTICS = Path(__file__).resolve().parent / "data" / "statistics"
 
 
 class _FakeHandle:
@@ -177,3 +178,35 @@ def _produce_calls(path: Path) -> list[str]:
 def test_only_the_engines_send_path_calls_librdkafkas_produce_family() -> None:
     callers = {f"{path.name}:{name}" for path in SRC.rglob("*.py") for name in _produce_calls(path)}
     assert callers == {"_engine.py:send"}
+
+
+def test_every_statistics_snapshot_served_in_one_poll_reaches_on_statistics() -> None:
+    # One poll can serve several snapshots (the poller fell an interval behind); each
+    # covers its own interval's round trips, so none may be dropped for a later one.
+    received: list[kaffe.Statistics] = []
+    arrived = threading.Condition()
+
+    def record(statistics: kaffe.Statistics) -> None:
+        with arrived:
+            received.append(statistics)
+            arrived.notify_all()
+
+    config = kaffe.ProducerConfig(
+        endpoints="127.0.0.1:9",
+        topics=["events"],
+        statistics_interval=60.0,
+        on_statistics=record,
+    )
+    engine = Engine(Core(config))
+    texts = [(STATISTICS / f"{name}.json").read_text() for name in ("queued", "delivered")]
+    try:
+        for text in texts:  # as librdkafka's stats_cb is called twice by one poll
+            engine._on_statistics_json(text)
+        with arrived:
+            assert arrived.wait_for(lambda: len(received) == 2, timeout=30)
+    finally:
+        engine.close(0)
+    assert [snapshot.clock for snapshot in received] == [
+        kaffe.Statistics.from_json(text).clock for text in texts
+    ]
+    assert engine.statistics is received[-1]
