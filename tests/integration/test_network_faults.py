@@ -3,9 +3,9 @@ The producer's promise under network faults, on a 3-node cluster behind Toxiprox
 
 Each test puts one fault on the leader of a partition while both faces produce at
 once: on ``kaffe.Producer``, 8 threads calling ``produce_sync`` and one thread
-pipelining ``produce()``; on ``kaffe.AsyncProducer`` (its own event loop, in its own
-thread), 100 tasks awaiting ``produce_sync``, one task pipelining ``produce()`` and a
-heartbeat that measures how late the loop runs. The faults come from
+pipelining ``produce()``; on ``kaffe.AsyncProducer`` (an event loop in a process of its
+own, as an asyncio service runs), 100 tasks awaiting ``produce_sync``, one task
+pipelining ``produce()`` and a heartbeat that measures how late the loop runs. The faults come from
 ``scripts/kafka pause``/``resume`` and ``fault``/``heal``; the cluster's own traffic
 (replication, the controller quorum) goes past the proxies, so the cluster stays
 healthy while its clients suffer.
@@ -16,9 +16,9 @@ Then the topic is read back with a consumer (past the proxies) and checked:
 - acknowledged messages keep their order per partition;
 - every call returns, or raises a ``kaffe.KaffeError``, within ``delivery_timeout`` + 5 s;
 - a message that raised but is in the log anyway raised an error that says it may be;
-- the asyncio heartbeat is never more than 50 ms late, not counting the time this
-  process's threads waited for a CPU (a busy machine, not a blocked loop; see
-  ``Load._heartbeat``);
+- the asyncio heartbeat is never more than 50 ms late, not counting the time the
+  asyncio process's threads waited for a CPU (a busy machine, not a blocked loop; see
+  ``AsyncioFace._heartbeat``);
 - after the fault ends, throughput is back to 80 % of its level before within 15 s.
 
 Topics have replication factor 3 and ``min.insync.replicas=2``; ``delivery_timeout``
@@ -30,12 +30,15 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import multiprocessing
 import os
 import threading
 import time
+import traceback
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 
@@ -97,13 +100,15 @@ class Outcome:
 class Stream:
     """One sender's outcomes, in sending order, and its acknowledgement count."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, shared: Any = None) -> None:
         self.name = name
         self.outcomes: list[Outcome] = []
         self.acknowledged = 0
         self._seq = 0
         # A pipeline's outcomes settle on whichever thread serves its delivery reports.
         self._lock = threading.Lock()
+        #: A counter shared with another process (``multiprocessing.Value``), if any.
+        self._shared = shared
 
     def next(self) -> tuple[Outcome, str]:
         """A new outcome for the next message, and the message's key."""
@@ -124,19 +129,21 @@ class Stream:
         if delivery is not None:
             with self._lock:
                 self.acknowledged += 1
+                if self._shared is not None:
+                    self._shared.value += 1
 
 
 # --- the load: both faces at once ---------------------------------------------------------
 
 
-def _schedstat() -> dict[str, tuple[float, float]]:
+def _schedstat() -> dict[int, tuple[float, float]]:
     """
     Seconds each thread of this process has spent on a CPU, and waiting for one.
 
     Linux keeps both per thread, in the first two fields of
     ``/proc/self/task/TID/schedstat`` (nanoseconds). Empty where the kernel does not say.
     """
-    threads: dict[str, tuple[float, float]] = {}
+    threads: dict[int, tuple[float, float]] = {}
     with contextlib.suppress(OSError):
         for thread in os.listdir("/proc/self/task"):
             path = f"/proc/self/task/{thread}/schedstat"
@@ -145,7 +152,7 @@ def _schedstat() -> dict[str, tuple[float, float]]:
                 open(path, encoding="ascii") as stats,
             ):
                 running, waiting = stats.read().split()[:2]
-                threads[thread] = (int(running) / 1e9, int(waiting) / 1e9)
+                threads[int(thread)] = (int(running) / 1e9, int(waiting) / 1e9)
     return threads
 
 
@@ -157,63 +164,49 @@ class Beat:
     due: float
     #: Seconds it ran late.
     late: float
-    #: The longest any thread of the process waited for a CPU meanwhile.
+    #: Seconds of that the machine accounts for: threads waiting for a CPU.
     starved: float
     #: Seconds the loop's own thread ran on a CPU meanwhile.
     loop_cpu: float
 
     @property
     def net(self) -> float:
-        """Seconds late, not counting the wait for a CPU."""
+        """Seconds late, not counting the waits for a CPU."""
         return max(self.late - self.starved, 0.0)
 
 
-class Load:
-    """Both faces producing to one topic until stopped, and a throughput sampler."""
+class ThreadedFace:
+    """``kaffe.Producer``: 8 threads calling ``produce_sync``, one pipelining ``produce()``."""
 
     def __init__(self, bootstrap: str, topic: str) -> None:
-        self.bootstrap = bootstrap
         self.topic = topic
         self.producer = kaffe.Producer(
             endpoints=bootstrap, topics=[topic], delivery_timeout=DELIVERY_TIMEOUT
         )
-        self.streams: list[Stream] = []
-        #: One per heartbeat (see ``_heartbeat``).
-        self.beats: list[Beat] = []
+        self.streams = [Stream(f"sync-{number}") for number in range(SYNC_THREADS)]
+        self.streams.append(Stream("pipeline"))
         self.failures: list[BaseException] = []
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._samples: list[tuple[float, int]] = []
-        self._async_ready = threading.Event()
 
     def start(self) -> None:
-        """Start every sender, the asyncio face and the sampler."""
-        for number in range(SYNC_THREADS):
-            self._spawn(f"sync-{number}", self._sync_sender, self._stream(f"sync-{number}"))
-        self._spawn("pipeline", self._pipeline, self._stream("pipeline"))
-        self._spawn("asyncio", self._asyncio_face)
-        self._spawn("sampler", self._sample)
-        if not self._async_ready.wait(PROGRESS_WAIT):
-            raise AssertionError(f"the asyncio face did not start: {self.failures}")
+        """Start the senders."""
+        for stream in self.streams[:-1]:
+            self._spawn(stream.name, self._sender, stream)
+        self._spawn("pipeline", self._pipeline, self.streams[-1])
 
-    def _stream(self, name: str) -> Stream:
-        stream = Stream(name)
-        self.streams.append(stream)
-        return stream
-
-    def _spawn(self, name: str, target: Callable[..., None], *args: object) -> None:
+    def _spawn(self, name: str, target: Callable[[Stream], None], stream: Stream) -> None:
         def run() -> None:
             try:
-                target(*args)
+                target(stream)
             except BaseException as error:  # reported by stop()
                 self.failures.append(error)
-                self._async_ready.set()
 
         thread = threading.Thread(target=run, name=f"load-{name}", daemon=True)
         thread.start()
         self._threads.append(thread)
 
-    def _sync_sender(self, stream: Stream) -> None:
+    def _sender(self, stream: Stream) -> None:
         while not self._stop.is_set():
             outcome, key = stream.next()
             try:
@@ -247,27 +240,56 @@ class Load:
         for waiting in in_flight:
             waiting.exception(timeout=CALL_LIMIT + 10)
 
-    def _asyncio_face(self) -> None:
-        asyncio.run(self._async_main())
+    def stop(self) -> None:
+        """Stop the senders, wait for every call in flight, close the producer."""
+        self._stop.set()
+        limit = CALL_LIMIT + 30
+        for thread in self._threads:
+            thread.join(timeout=limit)
+        hung = [thread.name for thread in self._threads if thread.is_alive()]
+        try:
+            self.producer.close(timeout=10)
+        finally:
+            assert not hung, f"senders still running {limit:g}s after stop: {hung}"
+        assert not self.failures, f"a sender failed: {self.failures!r}"
 
-    async def _async_main(self) -> None:
+
+class AsyncioFace:
+    """
+    ``kaffe.AsyncProducer``: 100 tasks awaiting ``produce_sync``, one pipelining
+    ``produce()``, and a heartbeat.
+
+    It runs in a process of its own (:func:`run_asyncio_face`), as an asyncio service
+    would: in the test's process, the threaded face's threads would hold the loop up
+    by taking turns at the GIL, whatever the asyncio face did.
+    """
+
+    def __init__(self, bootstrap: str, topic: str, stop: Any, acknowledged: Any, all_in: Any):
+        self.bootstrap = bootstrap
+        self.topic = topic
+        self.streams = [Stream(f"async-{number}", acknowledged) for number in range(ASYNC_TASKS)]
+        self.streams.append(Stream("async-pipeline", acknowledged))
+        self.beats: list[Beat] = []
+        self._stop = stop
+        self._all_in = all_in
+
+    def run(self) -> None:
+        """Produce until told to stop."""
+        asyncio.run(self._main())
+
+    async def _main(self) -> None:
         async with kaffe.AsyncProducer(
             endpoints=self.bootstrap, topics=[self.topic], delivery_timeout=DELIVERY_TIMEOUT
         ) as producer:
             heartbeat = asyncio.create_task(self._heartbeat())
-            tasks = [
-                asyncio.create_task(self._async_sender(producer, self._stream(f"async-{number}")))
-                for number in range(ASYNC_TASKS)
-            ]
-            pipeline = self._async_pipeline(producer, self._stream("async-pipeline"))
-            tasks.append(asyncio.create_task(pipeline))
-            self._async_ready.set()
+            tasks = [asyncio.create_task(self._sender(producer, s)) for s in self.streams[:-1]]
+            tasks.append(asyncio.create_task(self._pipeline(producer, self.streams[-1])))
             await asyncio.gather(*tasks)
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
 
-    async def _async_sender(self, producer: kaffe.AsyncProducer, stream: Stream) -> None:
+    async def _sender(self, producer: kaffe.AsyncProducer, stream: Stream) -> None:
         while not self._stop.is_set():
             outcome, key = stream.next()
             try:
@@ -277,10 +299,8 @@ class Load:
             else:
                 stream.settle(outcome, delivery, None)
 
-    async def _async_pipeline(self, producer: kaffe.AsyncProducer, stream: Stream) -> None:
-        in_flight: collections.deque[tuple[Outcome, asyncio.Future[kaffe.Delivery]]] = (
-            collections.deque()
-        )
+    async def _pipeline(self, producer: kaffe.AsyncProducer, stream: Stream) -> None:
+        in_flight: collections.deque[asyncio.Future[kaffe.Delivery]] = collections.deque()
 
         def settle_when_done(outcome: Outcome) -> Callable[[asyncio.Future[kaffe.Delivery]], None]:
             def done(future: asyncio.Future[kaffe.Delivery]) -> None:
@@ -297,35 +317,102 @@ class Load:
                 stream.settle(outcome, None, error)
                 continue
             future.add_done_callback(settle_when_done(outcome))
-            in_flight.append((outcome, future))
+            in_flight.append(future)
             while len(in_flight) >= PIPELINE_WINDOW:
-                _, oldest = in_flight.popleft()
-                await asyncio.wait([oldest])
+                await asyncio.wait([in_flight.popleft()])
         if in_flight:
-            await asyncio.wait([future for _, future in in_flight])
+            await asyncio.wait(in_flight)
 
     async def _heartbeat(self) -> None:
         """
         Wake every HEARTBEAT_INTERVAL and note how late each wake-up came.
 
-        On a busy machine a wake-up is late because the loop's thread, or the thread
-        holding what it needs next (the GIL, a lock inside librdkafka), waited for a
-        CPU: the machine's doing, not the loop's. So each wake-up's lateness is also
-        noted without the longest such wait of any thread of this process in that
-        time; what is left is code running on the loop, or the loop waiting for
-        something that was running.
+        On a busy machine a wake-up is late because a thread waited for a CPU: the
+        loop's own thread, a thread holding the GIL the loop needs next (any Python
+        thread; several may hold it in turn), or one holding a lock inside librdkafka.
+        That is the machine's doing, not the loop's, so each beat also records how much
+        of its lateness such waits account for: the waits of every Python thread of
+        this process, and the longest of any other thread's. What is left is code
+        running on the loop, or the loop waiting for something that was running.
         """
         loop = asyncio.get_running_loop()
-        me = str(threading.get_native_id())
+        me = threading.get_native_id()
         stats = _schedstat()
         while True:
             before = loop.time()
             await asyncio.sleep(HEARTBEAT_INTERVAL)
             late = loop.time() - before - HEARTBEAT_INTERVAL
             previous, stats = stats, _schedstat()
-            starved = max((stats[t][1] - previous.get(t, stats[t])[1] for t in stats), default=0.0)
+            python = {thread.native_id for thread in threading.enumerate()}
+            waited = {t: stats[t][1] - previous.get(t, stats[t])[1] for t in stats}
+            starved = sum(w for t, w in waited.items() if t in python) + max(
+                (w for t, w in waited.items() if t not in python), default=0.0
+            )
             loop_cpu = stats.get(me, (0.0, 0.0))[0] - previous.get(me, (0.0, 0.0))[0]
             self.beats.append(Beat(before + HEARTBEAT_INTERVAL, late, starved, loop_cpu))
+            if not self._all_in.is_set() and all(s.acknowledged for s in self.streams):
+                self._all_in.set()
+
+
+def run_asyncio_face(
+    bootstrap: str, topic: str, stop: Any, acknowledged: Any, all_in: Any, results: Any
+) -> None:
+    """
+    The asyncio face's process: produce until ``stop``, then send back what happened.
+
+    Args:
+        bootstrap: Where to connect.
+        topic: Where to produce.
+        stop: An event that ends the run.
+        acknowledged: A shared counter of acknowledged messages.
+        all_in: An event set once every sender has had a message acknowledged.
+        results: A connection that receives ``(outcomes, beats, failure)``.
+    """
+    face = AsyncioFace(bootstrap, topic, stop, acknowledged, all_in)
+    failure = None
+    try:
+        face.run()
+    except BaseException:
+        failure = traceback.format_exc()
+    outcomes = [outcome for stream in face.streams for outcome in stream.outcomes]
+    results.send((outcomes, face.beats, failure))
+
+
+class Load:
+    """Both faces producing to one topic until stopped, and a throughput sampler."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        context = multiprocessing.get_context("spawn")  # fork() and threads do not mix
+        self.threaded = ThreadedFace(bootstrap, topic)
+        self._async_stop = context.Event()
+        self._async_acknowledged = context.Value("q", 0, lock=False)
+        self._async_all_in = context.Event()
+        self._results, sending = context.Pipe(duplex=False)
+        self._process = context.Process(
+            target=run_asyncio_face,
+            args=(
+                bootstrap,
+                topic,
+                self._async_stop,
+                self._async_acknowledged,
+                self._async_all_in,
+                sending,
+            ),
+            name="asyncio-face",
+            daemon=True,
+        )
+        #: The asyncio face's outcomes and beats, once it stopped.
+        self.async_outcomes: list[Outcome] = []
+        self.beats: list[Beat] = []
+        self._stop = threading.Event()
+        self._samples: list[tuple[float, int]] = []
+        self._sampler = threading.Thread(target=self._sample, name="load-sampler", daemon=True)
+
+    def start(self) -> None:
+        """Start both faces and the sampler."""
+        self._process.start()
+        self.threaded.start()
+        self._sampler.start()
 
     def _sample(self) -> None:
         while not self._stop.is_set():
@@ -335,8 +422,9 @@ class Load:
     # --- measuring --------------------------------------------------------------------
 
     def acknowledged(self) -> int:
-        """Messages acknowledged so far, over every sender."""
-        return sum(stream.acknowledged for stream in list(self.streams))
+        """Messages acknowledged so far, over every sender of both faces."""
+        threaded = sum(stream.acknowledged for stream in self.threaded.streams)
+        return threaded + int(self._async_acknowledged.value)
 
     def rate(self, start: float, end: float) -> float:
         """Acknowledgements a second between two moments (sampled every 50 ms)."""
@@ -351,32 +439,40 @@ class Load:
         """Wait until ``condition()`` holds, or fail after PROGRESS_WAIT."""
         deadline = time.monotonic() + PROGRESS_WAIT
         while not condition():
-            assert not self.failures, f"a sender failed: {self.failures!r}"
+            assert not self.threaded.failures, f"a sender failed: {self.threaded.failures!r}"
+            assert self._process.is_alive(), "the asyncio face's process ended"
             assert time.monotonic() < deadline, f"no {what} within {PROGRESS_WAIT:g}s"
             time.sleep(0.05)
 
     def every_sender_acknowledged(self) -> bool:
-        """Whether each sender has had at least one message acknowledged."""
-        return len(self.streams) == SYNC_THREADS + 1 + ASYNC_TASKS + 1 and all(
-            stream.acknowledged for stream in self.streams
+        """Whether each sender of both faces has had a message acknowledged."""
+        return self._async_all_in.is_set() and all(
+            stream.acknowledged for stream in self.threaded.streams
         )
 
     def stop(self) -> None:
-        """Stop every sender, wait for every call in flight, close both producers."""
-        self._stop.set()
-        limit = CALL_LIMIT + 30
-        for thread in self._threads:
-            thread.join(timeout=limit)
-        hung = [thread.name for thread in self._threads if thread.is_alive()]
+        """Stop both faces, wait for every call in flight, and collect the outcomes."""
+        self._async_stop.set()
         try:
-            self.producer.close(timeout=10)
+            self.threaded.stop()
         finally:
-            assert not hung, f"senders still running {limit:g}s after stop: {hung}"
-        assert not self.failures, f"a sender failed: {self.failures!r}"
+            self._stop.set()
+            limit = CALL_LIMIT + 60
+            deadline = time.monotonic() + limit
+            while not self._results.poll(0.5):
+                assert self._process.is_alive(), "the asyncio face's process ended without results"
+                assert time.monotonic() < deadline, (
+                    f"no results from the asyncio face in {limit:g}s"
+                )
+            self.async_outcomes, self.beats, failure = self._results.recv()
+            self._process.join(timeout=30)
+            self._results.close()
+        assert failure is None, f"the asyncio face failed:\n{failure}"
 
     def outcomes(self) -> list[Outcome]:
-        """Every message sent, over every sender."""
-        return [outcome for stream in self.streams for outcome in stream.outcomes]
+        """Every message sent, over every sender of both faces."""
+        threaded = [o for stream in self.threaded.streams for o in stream.outcomes]
+        return threaded + self.async_outcomes
 
 
 # --- checking against the log ---------------------------------------------------------------
@@ -395,6 +491,8 @@ class Result:
     longest_call: float = 0.0
     recovery: float = 0.0
     heartbeat_late: float = 0.0
+    #: How many calls raised each error type.
+    errors: collections.Counter[str] = field(default_factory=collections.Counter)
     problems: list[str] = field(default_factory=list)
 
     def row(self) -> str:
@@ -437,6 +535,7 @@ def check(result: Result, outcomes: list[Outcome], records: list[Record]) -> Non
                 problems.append(f"{outcome.stream}:{outcome.seq} not at its offset {where}")
         elif outcome.error is not None:
             result.raised += 1
+            result.errors[type(outcome.error).__name__] += 1
             if not isinstance(outcome.error, kaffe.KaffeError):
                 problems.append(f"{outcome.stream}:{outcome.seq} raised {outcome.error!r}")
             if stored[outcome.value]:
@@ -579,8 +678,8 @@ def test_a_fault_on_a_partition_leader_loses_nothing_and_every_call_ends_in_time
     node = cluster.leaders(topic)[0]
     result = Result(fault.name)
     load = Load(cluster.bootstrap, topic)
-    load.start()
     try:
+        load.start()
         load.wait_for("acknowledgement from every sender", load.every_sender_acknowledged)
         measured = time.monotonic()
         time.sleep(BASELINE_WINDOW)
@@ -605,7 +704,8 @@ def test_a_fault_on_a_partition_leader_loses_nothing_and_every_call_ends_in_time
         print(
             f"\n[{fault.name} on node {node}] {result.row()} baseline {baseline:,.0f}/s, "
             f"heartbeat at most {result.heartbeat_late * 1000:.0f} ms late "
-            f"({raw_late * 1000:.0f} ms with the waits for a CPU)"
+            f"({raw_late * 1000:.0f} ms with the waits for a CPU), "
+            f"raised {dict(result.errors)}"
         )
 
     assert result.problems == []
