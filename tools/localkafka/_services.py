@@ -106,10 +106,8 @@ def find_service(layout: Layout, service: str) -> int | None:
             stat = (entry / "stat").read_text()
         except OSError:
             continue
-        if all(marker in args for marker in markers) and stat.rsplit(")", 1)[-1].split()[0] not in (
-            "Z",
-            "X",
-        ):
+        alive = stat.rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
+        if alive and all(marker in args for marker in markers):
             return int(entry.name)
     return None
 
