@@ -8,6 +8,7 @@ directly: ``python examples/demo.py --bootstrap 127.0.0.1:29092``.
 from __future__ import annotations
 
 import argparse
+import logging
 from typing import Any
 
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
@@ -19,9 +20,21 @@ import kaffe
 KEYS = ["alice", "bob", "carol", "dave", "erin", "frank"]
 
 
+def admin_client(bootstrap: str) -> AdminClient:
+    """
+    An admin client whose librdkafka log lines go to Python logging, as kaffe's do.
+
+    Without a ``logger``, librdkafka prints its lines on stderr itself, such as
+    "Purging 1 unserved events from background queue" when the client is closed.
+    """
+    return AdminClient(
+        {"bootstrap.servers": bootstrap}, logger=logging.getLogger("kaffe.librdkafka")
+    )
+
+
 def ensure_topic(bootstrap: str, name: str, partitions: int) -> None:
     """Create the demo topic unless it exists (kaffe itself never creates topics unasked)."""
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = admin_client(bootstrap)
     if name in admin.list_topics(timeout=10).topics:
         return
     admin.create_topics([NewTopic(name, partitions, 1)])[name].result(timeout=30)

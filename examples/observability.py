@@ -15,6 +15,7 @@ and a broker (``scripts/kafka up``)::
 from __future__ import annotations
 
 import argparse
+import logging
 import time
 import urllib.request
 
@@ -34,7 +35,10 @@ from kaffe.prometheus import Prometheus
 
 def ensure_topic(bootstrap: str, name: str, partitions: int) -> None:
     """Create the demo topic unless it exists (kaffe itself never creates topics unasked)."""
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    # librdkafka's log lines go to Python logging, as kaffe's do, not straight to stderr.
+    admin = AdminClient(
+        {"bootstrap.servers": bootstrap}, logger=logging.getLogger("kaffe.librdkafka")
+    )
     if name in admin.list_topics(timeout=10).topics:
         return
     admin.create_topics([NewTopic(name, partitions, 1)])[name].result(timeout=30)

@@ -80,8 +80,9 @@ def start_cluster(
     security: str = SECURITY,
     kafka_dir: str | None = None,
     port: int | None = None,
+    proxied: bool = False,
 ) -> Cluster:
-    """Start (or reuse) a cluster through ``scripts/kafka up``."""
+    """Start (or reuse) a cluster through ``scripts/kafka up`` (``--proxied`` if asked)."""
     env = dict(os.environ)
     if kafka_dir is not None:
         env["KAFFE_KAFKA_DIR"] = kafka_dir
@@ -90,7 +91,10 @@ def start_cluster(
     args = [sys.executable, str(SCRIPT), "up", "--brokers", str(brokers)]
     if security:
         args += ["--security", security]
-    result = subprocess.run(args, env=env, capture_output=True, text=True, timeout=600)
+    if proxied:
+        args.append("--proxied")
+    # A first --proxied run builds Toxiproxy with `go install`, which takes a while.
+    result = subprocess.run(args, env=env, capture_output=True, text=True, timeout=900)
     if result.returncode != 0:
         pytest.exit(
             f"scripts/kafka up failed ({result.returncode}):\n{result.stdout}\n{result.stderr}",

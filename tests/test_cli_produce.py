@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import sys
+import threading
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from kaffe._cli._produce import (
     DEFAULT_METRICS_ADDRESS,
     ProducerSettings,
     RunStatistics,
+    Tally,
     failure_runs,
     serve_metrics,
 )
@@ -266,5 +268,43 @@ def test_run_statistics_keep_brokers_that_went_away() -> None:
 def test_run_statistics_say_when_no_snapshot_arrived() -> None:
     run_statistics = RunStatistics()
 
-    assert run_statistics.wait_for_first(0.01) is False
+    assert run_statistics.wait_for_run(3, 0.01) is False
     assert run_statistics.rows() == [("statistics", "none arrived before the run ended")]
+
+
+@pytest.mark.parametrize(
+    ("names", "produced", "covered"),
+    [
+        (["bootstrap"], 3, False),  # taken before the run sent anything
+        (["queued"], 2_000, False),  # messages still queued: their round trips may follow
+        (["queued", "delivered"], 20_000, True),
+        (["delivered"], 20_001, False),  # fewer sent than the run had acknowledged
+        (["bootstrap"], 0, True),  # nothing to wait for
+    ],
+)
+def test_run_statistics_wait_for_a_snapshot_taken_after_the_run(
+    names: list[str], produced: int, covered: bool
+) -> None:
+    run_statistics = RunStatistics()
+    for name in names:
+        run_statistics(snapshot(name))
+
+    assert run_statistics.wait_for_run(produced, 0.01) is covered
+
+
+def test_the_rate_covers_sending_only_not_the_wait_for_statistics_after_it() -> None:
+    tally = Tally(produced=3, started=100.0, finished=100.5)
+
+    assert tally.elapsed == 0.5  # fixed once sending finished, however long the summary waits
+
+
+def test_a_snapshot_arriving_later_ends_the_wait_for_the_run() -> None:
+    run_statistics = RunStatistics()
+    run_statistics(snapshot("bootstrap"))
+    later = threading.Timer(0.05, run_statistics, [snapshot("delivered")])
+    later.start()
+    try:
+        assert run_statistics.wait_for_run(20_000, 60) is True
+    finally:
+        later.join()
+    assert run_statistics.snapshots == 2

@@ -80,6 +80,22 @@ def test_defaults_are_safe() -> None:
     assert properties["enable.idempotence"] is True
     assert properties["allow.auto.create.topics"] is False
     assert properties["linger.ms"] == 5
+    assert properties["reconnect.backoff.max.ms"] == 1000
+
+
+@pytest.mark.parametrize(
+    ("client_config", "expected"),
+    [
+        ({"reconnect.backoff.max.ms": 10_000}, 10_000),  # librdkafka's own default, asked for
+        ({"reconnect.backoff.ms": 2_000}, 2_000),  # librdkafka refuses a max below it
+        ({"reconnect.backoff.ms": "50"}, 1_000),
+    ],
+)
+def test_reconnect_backoff_is_a_second_at_most_unless_client_config_says_otherwise(
+    client_config: dict[str, object], expected: int
+) -> None:
+    config = ProducerConfig(endpoints="h:1", client_config=client_config)
+    assert config.librdkafka_properties()["reconnect.backoff.max.ms"] == expected
 
 
 @pytest.mark.parametrize(("given", "expected"), [("all", -1), (-1, -1), (1, 1), (0, 0), ("1", 1)])

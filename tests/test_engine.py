@@ -23,6 +23,7 @@ from kaffe._engine import Engine
 from tests.forking import FORK_WARNING, in_child
 
 SRC = Path(__file__).resolve().parent.parent / "src" / "kaffe"
+STATISTICS = Path(__file__).resolve().parent / "data" / "statistics"
 
 
 def test_close_releases_librdkafkas_handle_and_refuses_later_use() -> None:
@@ -222,3 +223,35 @@ def test_closing_an_inherited_engine_in_the_child_closes_it_there_only() -> None
     assert in_child(child) == ("ProducerClosedError", True, True)
     assert engine.state is State.OPEN
     engine.close(0.1)
+
+
+def test_every_statistics_snapshot_served_in_one_poll_reaches_on_statistics() -> None:
+    # One poll can serve several snapshots (the poller fell an interval behind); each
+    # covers its own interval's round trips, so none may be dropped for a later one.
+    received: list[kaffe.Statistics] = []
+    arrived = threading.Condition()
+
+    def record(statistics: kaffe.Statistics) -> None:
+        with arrived:
+            received.append(statistics)
+            arrived.notify_all()
+
+    config = kaffe.ProducerConfig(
+        endpoints="127.0.0.1:9",
+        topics=["events"],
+        statistics_interval=60.0,
+        on_statistics=record,
+    )
+    engine = Engine(Core(config))
+    texts = [(STATISTICS / f"{name}.json").read_text() for name in ("queued", "delivered")]
+    try:
+        for text in texts:  # as librdkafka's stats_cb is called twice by one poll
+            engine._on_statistics_json(text)
+        with arrived:
+            assert arrived.wait_for(lambda: len(received) == 2, timeout=30)
+    finally:
+        engine.close(0)
+    assert [snapshot.clock for snapshot in received] == [
+        kaffe.Statistics.from_json(text).clock for text in texts
+    ]
+    assert engine.statistics is received[-1]

@@ -83,6 +83,20 @@ def test_timeout_reason_is_timed_out() -> None:
     assert isinstance(error, kaffe.ProduceError)
 
 
+@pytest.mark.parametrize(
+    "code",
+    [KafkaError._MSG_TIMED_OUT, KafkaError._TIMED_OUT, KafkaError.REQUEST_TIMED_OUT],
+)
+def test_a_delivery_timeout_says_the_message_may_have_been_stored_all_the_same(
+    code: int,
+) -> None:
+    # confluent-kafka's Message carries no persistence status, so every timeout says so.
+    error = translate_kafka_error(KafkaError(code), topic="t", partition=0)
+    assert isinstance(error, kaffe.DeliveryTimeoutError)
+    assert "may have stored it all the same" in str(error)
+    assert "producing it again may store it twice" in str(error)
+
+
 def test_translation_masks_secrets() -> None:
     error = KafkaError(KafkaError._SSL, "handshake failed for key hunter2-secret")
     translated = translate_kafka_error(error, secrets=["hunter2-secret"])

@@ -98,6 +98,10 @@ _REFUSAL_CHECK_INTERVAL = 0.5
 _PROVIDER_CHECK = 0.05
 #: Seconds between looks for room while librdkafka's queue is full.
 _ROOM_SLICE = 0.005
+#: Statistics snapshots kept for the poller to hand out, at most: each one goes to the
+#: observers (a snapshot's round trips cover its interval only), unless the poller
+#: falls this many intervals behind, when the oldest are dropped.
+_STATISTICS_BACKLOG = 16
 #: Transactional calls that deliver or purge what is outstanding, serving its reports.
 _SERVING_CALLS = frozenset({"commit_transaction", "abort_transaction"})
 
@@ -197,7 +201,9 @@ class Engine:
         self.last_refusal: KafkaError | None = None
         #: The latest statistics snapshot, parsed.
         self.statistics: Statistics | None = None
-        self._statistics_text: str | None = None
+        self._statistics_texts: collections.deque[str] = collections.deque(
+            maxlen=_STATISTICS_BACKLOG
+        )
         self._on_statistics: Callable[[Statistics], None] | None = getattr(
             config, "on_statistics", None
         )
@@ -371,7 +377,7 @@ class Engine:
             self.core.on_unknown_partition = self._refresh_wake.set
             self.last_error = self.last_refusal = None
             self.statistics = None
-            self._statistics_text = None
+            self._statistics_texts.clear()
             self._poller = threading.Thread(
                 target=self._run_poller, name="kaffe-poller", daemon=True
             )
@@ -416,32 +422,32 @@ class Engine:
 
     def _on_statistics_json(self, text: str) -> None:
         # Served by whoever polls, maybe a producing thread: keep only the text here,
-        # the poller parses it.
-        self._statistics_text = text
+        # the poller parses it. One poll may serve several snapshots; each is kept.
+        self._statistics_texts.append(text)
         self._wake.set()
 
     def _publish_statistics(self) -> None:
-        """Parse the latest snapshot (once, on the poller) and hand it out."""
-        text, self._statistics_text = self._statistics_text, None
-        if text is None:
-            return
-        try:
-            statistics = Statistics.from_json(text)
-        except KaffeError as error:
-            logger.debug("librdkafka statistics skipped: %s", error)
-            return
-        self.statistics = statistics
-        callback = self._on_statistics
-        if callback is not None:
+        """Parse the waiting snapshots (once, on the poller) and hand each out, in order."""
+        texts = self._statistics_texts
+        while texts:
+            text = texts.popleft()
             try:
-                callback(statistics)
-            except Exception as error:
-                logger.error(
-                    "on_statistics raised %s: %s", type(error).__name__, error, exc_info=error
-                )
-        observers = self.core.observers
-        if observers:
-            observers.statistics(statistics)
+                statistics = Statistics.from_json(text)
+            except KaffeError as error:
+                logger.debug("librdkafka statistics skipped: %s", error)
+                continue
+            self.statistics = statistics
+            callback = self._on_statistics
+            if callback is not None:
+                try:
+                    callback(statistics)
+                except Exception as error:
+                    logger.error(
+                        "on_statistics raised %s: %s", type(error).__name__, error, exc_info=error
+                    )
+            observers = self.core.observers
+            if observers:
+                observers.statistics(statistics)
 
     def poll(self, timeout: float) -> None:
         """
@@ -525,7 +531,7 @@ class Engine:
             path.wake_pending = False
             if self._stopping:
                 return
-            if self._statistics_text is not None:
+            if self._statistics_texts:
                 self._publish_statistics()
             path.poller_busy = True
             while True:
@@ -543,7 +549,7 @@ class Engine:
                             self.poll(_POLL_SLICE)
                         finally:
                             self.poll_lock.release()
-                    if self._statistics_text is not None:
+                    if self._statistics_texts:
                         self._publish_statistics()
                 path.poller_busy = False
                 # A message produced while we were busy skipped wake(); look once more.

@@ -195,7 +195,12 @@ class ProduceError(KaffeError):
 
 
 class DeliveryTimeoutError(ProduceError):
-    """No acknowledgement arrived within ``delivery_timeout``; the cluster may be down."""
+    """
+    No acknowledgement arrived within ``delivery_timeout``; the cluster may be down.
+
+    Not acknowledged is not the same as not stored: a message whose acknowledgement
+    was lost on the way back times out too, so the message may be in the log.
+    """
 
 
 class MessageTooLargeError(ProduceError):
@@ -544,8 +549,12 @@ def translate_kafka_error(
             **common,
         )
     if code in _TIMEOUT_CODES:
+        # confluent-kafka does not pass on librdkafka's persistence status, and a message
+        # sent before its acknowledgement was lost times out like one never sent.
         return DeliveryTimeoutError(
-            f"not acknowledged in time{where}: {detail}",
+            f"not acknowledged in time{where}: {detail}; the cluster may have stored it all "
+            "the same (its acknowledgement may be what was lost), so producing it again may "
+            "store it twice",
             reason="timed out",
             retriable=True,
             **common,

@@ -135,3 +135,32 @@ def test_the_broker_jvm_may_fetch_only_the_jwks_url() -> None:
 def test_without_oauthbearer_no_oauth_setting_is_written() -> None:
     props = _properties(security=("ssl", "sasl_ssl"))
     assert not [key for key in props if "oauthbearer" in key]
+
+
+def _proxied_properties(node: int = 2) -> dict[str, str]:
+    state = ClusterState(Options(3, (), 29092, "plaintext", proxied=True), "id", CREDENTIALS)
+    text = server_properties(LAYOUT, state, node)
+    lines = [line for line in text.splitlines() if line and not line.startswith("#")]
+    return dict(line.split("=", 1) for line in lines)
+
+
+def test_a_proxied_node_advertises_its_proxy_and_replicates_over_a_direct_listener() -> None:
+    props = _proxied_properties(node=2)
+    assert props["listeners"] == (
+        "PLAINTEXT://127.0.0.1:29107,DIRECT://127.0.0.1:29108,CONTROLLER://127.0.0.1:29105"
+    )
+    assert props["advertised.listeners"] == "PLAINTEXT://127.0.0.1:29102,DIRECT://127.0.0.1:29108"
+    assert props["listener.security.protocol.map"] == (
+        "PLAINTEXT:PLAINTEXT,DIRECT:PLAINTEXT,CONTROLLER:PLAINTEXT"
+    )
+    assert props["inter.broker.listener.name"] == "DIRECT"
+    # The controller quorum stays direct too.
+    assert props["controller.quorum.voters"] == (
+        "1@127.0.0.1:29095,2@127.0.0.1:29105,3@127.0.0.1:29115"
+    )
+
+
+def test_an_unproxied_node_replicates_over_plaintext() -> None:
+    props = _properties(brokers=3, node=2)
+    assert props["inter.broker.listener.name"] == "PLAINTEXT"
+    assert "DIRECT" not in props["listeners"]

@@ -26,7 +26,21 @@ def test_up_takes_repeated_security_values_and_a_port() -> None:
 
 @pytest.mark.parametrize(
     "argv",
-    [["up", "--brokers", "2"], ["kill"], ["bootstrap", "--listener", "tls"], ["nonsense"], []],
+    [
+        ["up", "--brokers", "2"],
+        ["kill"],
+        ["bootstrap", "--listener", "tls"],
+        ["nonsense"],
+        [],
+        ["pause"],
+        ["fault", "2"],
+        ["fault", "2", "jam"],
+        ["fault", "2", "latency"],
+        ["fault", "2", "latency", "-5"],
+        ["fault", "2", "latency", "200", "--jitter", "-1"],
+        ["fault", "2", "bandwidth", "0"],
+        ["fault", "2", "blackhole", "10"],
+    ],
 )
 def test_bad_arguments_exit_with_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as caught:
@@ -65,7 +79,7 @@ def test_the_script_lists_every_command_in_its_help() -> None:
     )
     for command in (
         "up", "down", "status", "logs", "kill", "stop", "start", "bootstrap", "classpath",
-        "heroku-env", "sasl-env", "oauth-env", "dump-log",
+        "heroku-env", "sasl-env", "oauth-env", "dump-log", "pause", "resume", "fault", "heal",
     ):  # fmt: skip
         assert re.search(rf"^    {command}\s", result.stdout, re.MULTILINE), command
 
@@ -104,3 +118,44 @@ def test_oauth_env_logs_in_as_the_valid_client_unless_told_otherwise() -> None:
 def test_up_accepts_oauthbearer_among_the_listeners() -> None:
     args = build_parser().parse_args(["up", "--security", "ssl,sasl_ssl,oauthbearer"])
     assert args.security == ["ssl,sasl_ssl,oauthbearer"]
+
+
+def test_up_proxied_is_off_unless_asked() -> None:
+    assert build_parser().parse_args(["up"]).proxied is False
+    assert build_parser().parse_args(["up", "--brokers", "3", "--proxied"]).proxied is True
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["pause", "2"], ("pause", 2)),
+        (["resume", "3"], ("resume", 3)),
+        (["heal"], ("heal", None)),
+        (["heal", "1"], ("heal", 1)),
+    ],
+)
+def test_pause_resume_and_heal_take_a_node(argv: list[str], expected: tuple[str, int]) -> None:
+    args = build_parser().parse_args(argv)
+    assert (args.command, args.node) == expected
+
+
+@pytest.mark.parametrize(
+    ("argv", "fault", "values"),
+    [
+        (["fault", "2", "latency", "200"], "latency", {"ms": 200, "jitter": 0}),
+        (["fault", "2", "latency", "200", "--jitter", "50"], "latency", {"ms": 200, "jitter": 50}),
+        (["fault", "2", "blackhole"], "blackhole", {}),
+        (["fault", "2", "reset"], "reset", {}),
+        (["fault", "2", "bandwidth", "50"], "bandwidth", {"kbps": 50}),
+    ],
+)
+def test_fault_takes_a_node_a_kind_and_its_values(
+    argv: list[str], fault: str, values: dict[str, int]
+) -> None:
+    args = build_parser().parse_args(argv)
+    assert (args.command, args.node, args.fault) == ("fault", 2, fault)
+    assert {name: getattr(args, name) for name in values} == values
+
+
+def test_bootstrap_can_ask_for_the_direct_listener() -> None:
+    assert build_parser().parse_args(["bootstrap", "--listener", "direct"]).listener == "direct"

@@ -18,13 +18,15 @@ from localkafka._ports import (
 from localkafka._report import HarnessError
 
 
-def test_node_one_uses_the_base_port_and_the_next_four() -> None:
+def test_node_one_uses_the_base_port_and_the_next_six() -> None:
     assert node_ports(29092, 1) == {
         "plaintext": 29092,
         "ssl": 29093,
         "sasl_ssl": 29094,
         "controller": 29095,
         "oauthbearer": 29096,
+        "upstream": 29097,
+        "direct": 29098,
     }
 
 
@@ -35,6 +37,8 @@ def test_each_further_node_moves_ten_ports_up() -> None:
         "sasl_ssl": 29214,
         "controller": 29215,
         "oauthbearer": 29216,
+        "upstream": 29217,
+        "direct": 29218,
     }
 
 
@@ -44,9 +48,16 @@ def test_the_token_server_takes_a_spare_port_of_node_ones_block() -> None:
     assert service_port(29092, "token_server") not in every_node_port
 
 
-def test_a_cluster_ends_at_its_last_node_port_or_the_token_server() -> None:
-    assert last_port(29192, 3) == 29216
-    assert last_port(29092, 1) == 29099
+def test_toxiproxys_api_takes_the_next_spare_port_of_node_ones_block() -> None:
+    assert service_port(29092, "toxiproxy") == 29100
+    every_node_port = {port for node in (1, 2, 3) for port in node_ports(29092, node).values()}
+    assert service_port(29092, "toxiproxy") not in every_node_port
+    assert service_port(29092, "toxiproxy") < node_ports(29092, 2)["plaintext"]
+
+
+def test_a_cluster_ends_at_its_last_node_port_or_toxiproxys_api() -> None:
+    assert last_port(29192, 3) == 29218
+    assert last_port(29092, 1) == 29100
 
 
 def test_default_port_reads_kaffe_kafka_port(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -113,3 +113,57 @@ def test_unreadable_state_counts_as_none(tmp_path: Path) -> None:
     layout = Layout(tmp_path)
     layout.state_file.write_text(json.dumps({"options": {}}))
     assert load_state(layout) is None
+
+
+def _proxied(brokers: int = 3) -> ClusterState:
+    return ClusterState(
+        Options(brokers, (), 29292, "plaintext", proxied=True), "cluster-id", CREDENTIALS
+    )
+
+
+def test_a_proxied_cluster_is_another_cluster_and_says_so() -> None:
+    plain = Options(3, (), 29292, "plaintext")
+    proxied = Options(3, (), 29292, "plaintext", proxied=True)
+    assert not plain.same_cluster(proxied)
+    assert proxied.describe() == "3 node(s), plaintext, proxied, port 29292"
+
+
+def test_proxied_plaintext_listens_behind_its_proxy_beside_a_direct_listener() -> None:
+    state = _proxied()
+    assert state.listener_ports(2) == {"plaintext": 29307, "controller": 29305, "direct": 29308}
+    assert state.proxy_port(2) == 29302
+    assert state.proxies() == {1: (29292, 29297), 2: (29302, 29307), 3: (29312, 29317)}
+    assert _state().proxies() == {}
+
+
+def test_proxied_bootstrap_lists_the_proxies_and_direct_bypasses_them() -> None:
+    state = _proxied()
+    assert state.bootstrap("plaintext") == "127.0.0.1:29292,127.0.0.1:29302,127.0.0.1:29312"
+    assert state.bootstrap("direct") == "127.0.0.1:29298,127.0.0.1:29308,127.0.0.1:29318"
+    assert state.bootstrap_listeners == ("plaintext", "direct")
+
+
+def test_state_json_of_a_proxied_cluster_names_toxiproxy_and_its_proxies(tmp_path: Path) -> None:
+    layout = Layout(tmp_path)
+    state = _proxied(brokers=1)
+    save_state(layout, state)
+    data = json.loads(layout.state_file.read_text())
+    assert data["options"]["proxied"] is True
+    assert data["nodes"][0]["proxy_port"] == 29292
+    assert data["bootstrap"] == {"plaintext": "127.0.0.1:29292", "direct": "127.0.0.1:29298"}
+    assert data["toxiproxy"] == {
+        "api": "http://127.0.0.1:29300",
+        "proxies": {"node-1": {"listen": "127.0.0.1:29292", "upstream": "127.0.0.1:29297"}},
+    }
+    assert load_state(layout) == state
+
+
+def test_state_json_written_before_proxies_existed_reads_as_unproxied(tmp_path: Path) -> None:
+    layout = Layout(tmp_path)
+    save_state(layout, _state())
+    data = json.loads(layout.state_file.read_text())
+    del data["options"]["proxied"]
+    layout.state_file.write_text(json.dumps(data))
+    loaded = load_state(layout)
+    assert loaded is not None
+    assert loaded.options.proxied is False

@@ -1,5 +1,5 @@
 """
-Fixtures for the 3-broker cluster.
+Fixtures for the 3-broker clusters.
 
 The ``cluster`` session fixture starts (or reuses) a 3-node KRaft cluster through
 ``scripts/kafka up --brokers 3``. Its state lives in ``$KAFFE_TEST_CLUSTER_DIR``
@@ -7,10 +7,18 @@ The ``cluster`` session fixture starts (or reuses) a 3-node KRaft cluster throug
 (default 29192), so it runs beside the single test broker. Tests that use it are
 marked ``pytest.mark.cluster``; they kill, stop and restart nodes, and leave every
 node running when they finish.
+
+The ``proxied_cluster`` session fixture is a third cluster, ``scripts/kafka up
+--brokers 3 --proxied``: a Toxiproxy proxy in front of each node's client listener,
+for network faults. Its state lives in ``$KAFFE_TEST_PROXIED_DIR`` (default
+``<repo>/.kafka-proxied``), its base port is ``$KAFFE_TEST_PROXIED_PORT`` (default
+29292). Its admin client and read-backs go past the proxies (the DIRECT listener), so
+a test's own checks never suffer the faults it injects.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -18,6 +26,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from confluent_kafka import KafkaException
@@ -28,6 +37,8 @@ from tests.conftest import REPO, SCRIPT, Cluster, Record, read_topic, start_clus
 
 #: Base port of the 3-broker cluster when $KAFFE_TEST_CLUSTER_PORT is not set.
 DEFAULT_CLUSTER_PORT = 29192
+#: Base port of the proxied 3-broker cluster when $KAFFE_TEST_PROXIED_PORT is not set.
+DEFAULT_PROXIED_PORT = 29292
 #: Node ids of the 3-broker cluster.
 NODES = (1, 2, 3)
 #: Seconds any single wait on the cluster (leaders, in-sync replicas) may take.
@@ -44,6 +55,11 @@ class ReplicatedCluster:
     @property
     def bootstrap(self) -> str:
         """The PLAINTEXT bootstrap list of all three nodes."""
+        return self.cluster.bootstrap
+
+    @property
+    def control_bootstrap(self) -> str:
+        """Where the test's own checks connect: the PLAINTEXT listeners here."""
         return self.cluster.bootstrap
 
     def kill(self, node: int) -> None:
@@ -109,7 +125,7 @@ class ReplicatedCluster:
         """
         deadline = time.monotonic() + timeout
         for node in sorted(self.running()):
-            address = self.bootstrap.split(",")[node - 1]
+            address = self.control_bootstrap.split(",")[node - 1]
             # A fresh client asks its only bootstrap address first.
             admin = AdminClient({"bootstrap.servers": address, "log_level": 0})
             while True:
@@ -188,11 +204,61 @@ class ReplicatedCluster:
         deadline = time.monotonic() + timeout
         while True:
             try:
-                return read_topic(self.bootstrap, topic, timeout=60)
+                return read_topic(self.control_bootstrap, topic, timeout=60)
             except KafkaException:
                 if time.monotonic() > deadline:
                     raise
             time.sleep(0.5)
+
+
+@dataclass(frozen=True)
+class ProxiedCluster(ReplicatedCluster):
+    """
+    The 3-broker cluster behind Toxiproxy, and its fault verbs.
+
+    ``bootstrap`` is the proxies' addresses (what a producer under test uses);
+    ``control_bootstrap`` is the DIRECT listeners, which no fault touches.
+    """
+
+    direct: str
+
+    @property
+    def control_bootstrap(self) -> str:
+        """The DIRECT listeners, past the proxies."""
+        return self.direct
+
+    def up(self) -> None:
+        """Start every node that is down, resume paused ones, and wait for all."""
+        self.cluster.script("up", "--brokers", "3", "--proxied")
+
+    def pause(self, node: int) -> None:
+        """SIGSTOP one node (``scripts/kafka pause N``)."""
+        self.cluster.script("pause", str(node))
+
+    def resume(self, node: int) -> None:
+        """SIGCONT a paused node (``scripts/kafka resume N``)."""
+        self.cluster.script("resume", str(node))
+
+    def fault(self, node: int, *fault: str) -> None:
+        """Put a network fault on a node's proxy (``scripts/kafka fault N ...``)."""
+        self.cluster.script("fault", str(node), *fault)
+
+    def heal(self, node: int | None = None) -> None:
+        """Remove every network fault (``scripts/kafka heal [N]``)."""
+        self.cluster.script("heal", *([] if node is None else [str(node)]))
+
+    def status(self) -> dict[str, Any]:
+        """``scripts/kafka status --json``: nodes, ``paused`` and ``faults``."""
+        result = subprocess.run(
+            [sys.executable, str(SCRIPT), "status", "--json"],
+            env=self.cluster.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        data: dict[str, Any] = json.loads(result.stdout)
+        return data
 
 
 def _cluster_dir() -> str:
@@ -202,6 +268,15 @@ def _cluster_dir() -> str:
 def _cluster_port() -> int:
     text = os.environ.get("KAFFE_TEST_CLUSTER_PORT")
     return int(text) if text else DEFAULT_CLUSTER_PORT
+
+
+def _proxied_dir() -> str:
+    return os.environ.get("KAFFE_TEST_PROXIED_DIR") or str(REPO / ".kafka-proxied")
+
+
+def _proxied_port() -> int:
+    text = os.environ.get("KAFFE_TEST_PROXIED_PORT")
+    return int(text) if text else DEFAULT_PROXIED_PORT
 
 
 @pytest.fixture(scope="session")
@@ -232,13 +307,44 @@ def healthy_cluster(cluster: ReplicatedCluster) -> Iterator[ReplicatedCluster]:
         cluster.up()
 
 
+@pytest.fixture(scope="session")
+def proxied_cluster() -> Iterator[ProxiedCluster]:
+    """The proxied 3-broker cluster (``scripts/kafka up --brokers 3 --proxied``)."""
+    started = start_cluster(
+        brokers=3, security="", kafka_dir=_proxied_dir(), port=_proxied_port(), proxied=True
+    )
+    direct = started.state["bootstrap"]["direct"]
+    admin = AdminClient(
+        {"bootstrap.servers": direct, "reconnect.backoff.max.ms": 1000, "log_level": 0}
+    )
+    proxied = ProxiedCluster(started, admin, direct)
+    yield proxied
+    # Leave the cluster healthy for the next session, whatever a test did.
+    proxied.heal()
+    proxied.up()
+
+
+@pytest.fixture
+def healthy_proxied_cluster(proxied_cluster: ProxiedCluster) -> Iterator[ProxiedCluster]:
+    """The proxied cluster without faults, every node running, before the test and after."""
+    proxied_cluster.heal()
+    proxied_cluster.up()
+    yield proxied_cluster
+    proxied_cluster.heal()
+    proxied_cluster.up()
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
     """Attach the cluster's log tails to failed tests that used it."""
     outcome = yield
     report = outcome.get_result()  # type: ignore[attr-defined]
-    if report.failed and call.when == "call" and "cluster" in getattr(item, "fixturenames", ()):
-        env = dict(os.environ, KAFFE_KAFKA_DIR=_cluster_dir())
+    names = getattr(item, "fixturenames", ())
+    if report.failed and call.when == "call" and ("cluster" in names or "proxied_cluster" in names):
+        env = dict(
+            os.environ,
+            KAFFE_KAFKA_DIR=_cluster_dir() if "cluster" in names else _proxied_dir(),
+        )
         try:
             logs = subprocess.run(
                 [sys.executable, str(SCRIPT), "logs", "--lines", "40"],

@@ -9,8 +9,9 @@ Modules, one concern each:
     _cli            the command line: parsing, handlers, exit codes
     _cluster        the lifecycle: format, start, readiness, resume, stop
     _processes      the nodes' processes: find, launch detached, signal, wait
-    _faults         failure injection: kill, stop and restart single nodes
-    _services       servers beside the nodes (the token server): start, find, stop
+    _faults         failure injection: kill, stop, restart, pause, resume; network faults
+    _toxiproxy      Toxiproxy: its build, its proxies, and the toxics each fault is made of
+    _services       servers beside the nodes (token server, Toxiproxy): start, find, stop
     _dump_log       Kafka's DumpLogSegments over a topic-partition's segments
     _oauth          OAuth settings, test clients, tokens and the JWKS (pure)
     _token_server   the token endpoint and JWKS, run as `python -m localkafka._token_server`

@@ -11,7 +11,7 @@ from localkafka._credentials import SCRAM_MECHANISM, TLS_FILES
 from localkafka._layout import Layout, write_text_atomic
 from localkafka._oauth import ALLOWED_URLS_PROPERTY
 from localkafka._ports import HOST, node_ports
-from localkafka._state import PROTOCOLS, ClusterState
+from localkafka._state import DIRECT, PROTOCOLS, ClusterState
 
 __all__ = [
     "OAUTH_CLOCK_SKEW_S",
@@ -43,23 +43,28 @@ def property_line(key: str, value: str) -> str:
 def server_properties(layout: Layout, state: ClusterState, node_id: int) -> str:
     """Return server.properties for one combined broker + controller node."""
     options = state.options
-    ports = node_ports(options.port, node_id)
+    ports = state.listener_ports(node_id)
     three = options.brokers > 1
     replication = str(options.brokers)
     min_isr = "2" if three else "1"
-    listeners = [f"{name.upper()}://{HOST}:{ports[name]}" for name in options.listeners]
+    # With --proxied, PLAINTEXT listens behind its proxy and advertises the proxy, so
+    # clients go through it; brokers replicate over DIRECT, which no proxy slows.
+    names = [*options.listeners, DIRECT] if options.proxied else list(options.listeners)
+    listeners = [f"{name.upper()}://{HOST}:{ports[name]}" for name in names]
+    advertised = [
+        f"{name.upper()}://{HOST}:{state.advertised_port(node_id, name)}" for name in names
+    ]
     controller_endpoint = f"CONTROLLER://{HOST}:{ports['controller']}"
 
     props: dict[str, str] = {
         "process.roles": "broker,controller",
         "node.id": str(node_id),
         "listeners": ",".join([*listeners, controller_endpoint]),
-        "advertised.listeners": ",".join(listeners),
+        "advertised.listeners": ",".join(advertised),
         "listener.security.protocol.map": ",".join(
-            [f"{name.upper()}:{PROTOCOLS[name]}" for name in options.listeners]
-            + ["CONTROLLER:PLAINTEXT"]
+            [f"{name.upper()}:{PROTOCOLS[name]}" for name in names] + ["CONTROLLER:PLAINTEXT"]
         ),
-        "inter.broker.listener.name": "PLAINTEXT",
+        "inter.broker.listener.name": DIRECT.upper() if options.proxied else "PLAINTEXT",
         "controller.listener.names": "CONTROLLER",
         "log.dirs": str(layout.node_data(node_id)),
         # Topic defaults: small, and auto-creation stays on as in a stock broker

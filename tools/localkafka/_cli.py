@@ -27,12 +27,21 @@ from localkafka._cluster import (
 )
 from localkafka._credentials import SCRAM_MECHANISM, read_tls
 from localkafka._dump_log import DUMP_LOG_CLASS, DUMP_LOG_WAIT_S, dump_log
-from localkafka._faults import kill_node, start_node, stop_node
+from localkafka._faults import (
+    active_faults,
+    add_fault,
+    heal,
+    kill_node,
+    pause_node,
+    resume_node,
+    start_node,
+    stop_node,
+)
 from localkafka._java import kafka_version, resolve_classpath
 from localkafka._layout import REPO_ROOT, VENV_PYTHON, Layout, tail_lines
 from localkafka._oauth import CLIENT_ROLES
 from localkafka._ports import DEFAULT_PORT, HOST, PORT_STRIDE, default_port
-from localkafka._processes import STOP_WAIT_S, running_nodes
+from localkafka._processes import STOP_WAIT_S, paused_nodes, running_nodes
 from localkafka._report import (
     EXIT_INTERRUPTED,
     EXIT_NOT_RUNNING,
@@ -41,12 +50,21 @@ from localkafka._report import (
     fail,
 )
 from localkafka._services import (
+    TOXIPROXY,
     describe_service,
     require_oauth_packages,
     running_services,
     wanted_services,
 )
-from localkafka._state import LISTENERS, Options, load_state, parse_security
+from localkafka._state import (
+    DIRECT,
+    LISTENERS,
+    ClusterState,
+    Options,
+    load_state,
+    parse_security,
+)
+from localkafka._toxiproxy import FAULT_KINDS, Fault
 
 __all__ = ["build_parser", "main"]
 
@@ -59,7 +77,11 @@ def cmd_up(args: argparse.Namespace) -> int:
     layout = Layout.from_environment()
     security, primary = parse_security(args.security)
     options = Options(
-        args.brokers, security, args.port if args.port is not None else default_port(), primary
+        args.brokers,
+        security,
+        args.port if args.port is not None else default_port(),
+        primary,
+        proxied=args.proxied,
     )
     if not 1 <= options.port <= 65535 - PORT_STRIDE * options.brokers:
         raise HarnessError(
@@ -98,9 +120,28 @@ def cmd_status(args: argparse.Namespace) -> int:
     all_up = all(node in alive for node in state.node_ids) and all(
         service in services for service in wanted_services(state)
     )
+    paused = paused_nodes(alive)
+    faults: dict[int, list[Fault | str]] | None = {}
+    if state.options.proxied and TOXIPROXY in services:
+        try:
+            faults = active_faults(layout, state)
+        except HarnessError:
+            faults = None  # Toxiproxy does not answer
     if args.json:
         data = state.to_json(layout)
         data["running"] = all_up
+        data["paused"] = paused
+        data["faults"] = (
+            None
+            if faults is None
+            else {
+                str(node): [
+                    fault.to_json() if isinstance(fault, Fault) else {"other": fault}
+                    for fault in found
+                ]
+                for node, found in faults.items()
+            }
+        )
         print(json.dumps(data, indent=2))
         return 0 if all_up else EXIT_NOT_RUNNING
     condition = "up" if all_up else ("degraded" if alive else "stopped")
@@ -109,18 +150,42 @@ def cmd_status(args: argparse.Namespace) -> int:
         f"state in {layout.root}"
     )
     for node in state.node_ids:
-        shown = "  ".join(
-            f"{name.upper()} {HOST}:{port}" for name, port in state.listener_ports(node).items()
-        )
-        running = f"running, pid {alive[node]}" if node in alive else "not running"
+        shown = _listeners_text(state, node)
+        if node not in alive:
+            running = "not running"
+        elif node in paused:
+            running = f"running, pid {alive[node]}, PAUSED"
+        else:
+            running = f"running, pid {alive[node]}"
         print(f"  node {node}: {running:<20}  {shown}")
     for service in wanted_services(state):
         running = f"running, pid {services[service]}" if service in services else "not running"
         print(f"  {service.replace('_', ' ')}: {running:<20}  {describe_service(state, service)}")
-    for name in state.options.listeners:
+    for name in state.bootstrap_listeners:
         marker = " (printed by up)" if name == state.options.primary else ""
         print(f"  bootstrap {name}: {state.bootstrap(name)}{marker}")
+    if paused:
+        print(f"  paused: node(s) {', '.join(map(str, paused))} (SIGSTOP; `resume N` continues)")
+    if faults is None:
+        print("  faults: unknown (Toxiproxy does not answer)")
+    elif state.options.proxied:
+        if not faults:
+            print("  faults: none" if TOXIPROXY in services else "  faults: none (no Toxiproxy)")
+        for node, found in faults.items():
+            shown = "; ".join(
+                fault.describe() if isinstance(fault, Fault) else fault for fault in found
+            )
+            print(f"  faults on node {node}: {shown}")
     return 0 if all_up else EXIT_NOT_RUNNING
+
+
+def _listeners_text(state: ClusterState, node: int) -> str:
+    """A node's listeners for `status`: the proxy in front of PLAINTEXT first, if any."""
+    ports = state.listener_ports(node)
+    shown = [f"{name.upper()} {HOST}:{port}" for name, port in ports.items()]
+    if state.options.proxied:
+        shown[0] = f"PLAINTEXT {HOST}:{state.proxy_port(node)} (proxy to :{ports['plaintext']})"
+    return "  ".join(shown)
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
@@ -167,15 +232,45 @@ def cmd_start(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_pause(args: argparse.Namespace) -> int:
+    """SIGSTOP one node: its process freezes, its connections stay open."""
+    pause_node(Layout.from_environment(), args.node)
+    return 0
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    """SIGCONT a paused node."""
+    resume_node(Layout.from_environment(), args.node)
+    return 0
+
+
+def cmd_fault(args: argparse.Namespace) -> int:
+    """Put a network fault on a node's proxy."""
+    fault = Fault(
+        args.fault,
+        latency_ms=getattr(args, "ms", 0),
+        jitter_ms=getattr(args, "jitter", 0),
+        kbps=getattr(args, "kbps", 0),
+    )
+    add_fault(Layout.from_environment(), args.node, fault)
+    return 0
+
+
+def cmd_heal(args: argparse.Namespace) -> int:
+    """Remove every network fault of one node, or of all."""
+    heal(Layout.from_environment(), args.node)
+    return 0
+
+
 def cmd_bootstrap(args: argparse.Namespace) -> int:
     """Print the bootstrap list of the running cluster."""
     layout = Layout.from_environment()
     state, _ = require_running(layout)
     listener = args.listener.replace("-", "_") if args.listener else state.options.primary
-    if listener not in state.options.listeners:
+    if listener not in state.bootstrap_listeners:
         raise HarnessError(
             f"the running cluster has no {listener} listener "
-            f"(it has {', '.join(state.options.listeners)})"
+            f"(it has {', '.join(state.bootstrap_listeners)})"
         )
     print(state.bootstrap(listener))
     return 0
@@ -295,7 +390,15 @@ the running cluster with a fresh one.
 State lives in $KAFFE_KAFKA_DIR (default <repo>/.kafka): state.json (options,
 ports, pids, credentials, paths), node-N/ (server.properties, data/, logs/),
 tls/ (the test CA, broker and client certificates; other-ca.pem and
-other-client.* belong to an unrelated CA) and classpath.json.
+other-client.* belong to an unrelated CA), toxiproxy/ (with --proxied) and
+classpath.json.
+
+Faults: `pause N` / `resume N` freeze and continue a node's process (SIGSTOP,
+SIGCONT) on any cluster. With `up --proxied`, a Toxiproxy proxy sits in front of
+each node's PLAINTEXT listener (clients are told the proxies' addresses; brokers
+replicate directly), and `fault N ...` slows, blocks or resets the clients'
+traffic to node N until `heal`. Toxiproxy is built once with `go install` into
+~/.cache/kaffe-localkafka ($XDG_CACHE_HOME).
 
 Benchmarks can run Kafka's own tools with the same jars:
   java -cp "$(scripts/kafka classpath)" org.apache.kafka.tools.ProducerPerformance ...
@@ -308,6 +411,9 @@ ports: node i (1-based) listens on BASE+10*(i-1) plus
   +2 SASL_SSL (SCRAM-SHA-512, PLAIN)  +3 CONTROLLER
   +4 OAUTHBEARER (SASL_SSL with SASL/OAUTHBEARER: JWTs checked against the JWKS)
   and, with --security oauthbearer, the token endpoint and JWKS on BASE+7 (HTTP).
+  With --proxied: node i's proxy takes its PLAINTEXT port, the node's PLAINTEXT
+  listener moves to +5 behind it, +6 is DIRECT (PLAINTEXT without proxy: brokers
+  replicate over it; `bootstrap --listener direct`), Toxiproxy's API is BASE+8.
   BASE: --port, else $KAFFE_KAFKA_PORT, else {DEFAULT_PORT}. Prefer bases below
   the kernel's ephemeral range (usually 32768-60999).
 oauth test clients (oauth-env --client ROLE; secrets in state.json "oauth"):
@@ -318,6 +424,12 @@ oauth test clients (oauth-env --client ROLE; secrets in state.json "oauth"):
   wrong_audience  kaffe-wrong-audience  issued for another audience
   Any client with a wrong secret gets HTTP 401. A `lifetime=SECONDS` form field
   in the token request asks for another lifetime.
+faults (with --proxied; on the clients' traffic to node N, both ways, until heal):
+  fault N latency MS [--jitter MS]  every byte arrives MS later each way
+  fault N blackhole                 connections stay open, nothing passes
+  fault N reset                     connections are reset as soon as data comes
+  fault N bandwidth KBPS            at most KBPS kilobytes a second each way
+  heal [N]                          remove every fault (of node N, or of all)
 exit codes: 0 success, 1 failure, 2 usage or setup error, 3 no cluster running
 examples:
   scripts/kafka dump-log events --partition 0     # which codec the broker stored
@@ -325,6 +437,9 @@ examples:
   eval "$(scripts/kafka heroku-env)"; eval "$(scripts/kafka sasl-env)"
   scripts/kafka up --security oauthbearer && eval "$(scripts/kafka oauth-env)"
   scripts/kafka up --brokers 3 && scripts/kafka kill 2 && scripts/kafka start 2
+  scripts/kafka pause 2; sleep 20; scripts/kafka resume 2
+  scripts/kafka up --brokers 3 --proxied && scripts/kafka fault 2 latency 200 --jitter 20
+  scripts/kafka fault 3 blackhole; scripts/kafka status; scripts/kafka heal
 """
 
 
@@ -378,7 +493,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=None,
         help=f"base port (default $KAFFE_KAFKA_PORT or {DEFAULT_PORT}); "
-        "node i uses BASE+10*(i-1) to BASE+10*(i-1)+4",
+        "node i uses BASE+10*(i-1) to BASE+10*(i-1)+6",
+    )
+    up.add_argument(
+        "--proxied",
+        action="store_true",
+        help="put a Toxiproxy proxy in front of each node's PLAINTEXT listener, for `fault`; "
+        "clients are told the proxies' addresses, brokers replicate directly",
     )
     add_timeout(up, DEFAULT_WAIT_S, "how long to wait for the cluster")
 
@@ -391,7 +512,8 @@ def build_parser() -> argparse.ArgumentParser:
     status = add(
         "status",
         cmd_status,
-        "show nodes, pids, ports and security; exit 0 when all nodes run, else 3",
+        "show nodes, pids, ports, security, paused nodes and network faults; exit 0 when all "
+        "nodes run, else 3",
     )
     status.add_argument(
         "--json", action="store_true", help="print state.json with a `running` flag"
@@ -416,11 +538,76 @@ def build_parser() -> argparse.ArgumentParser:
     start.add_argument("node", type=int, metavar="N", help="node id (1-based)")
     add_timeout(start, DEFAULT_WAIT_S, "how long to wait for the node")
 
+    pause = add(
+        "pause",
+        cmd_pause,
+        "freeze node N with SIGSTOP: connections stay open, nothing answers",
+    )
+    pause.add_argument("node", type=int, metavar="N", help="node id (1-based)")
+    resume = add("resume", cmd_resume, "continue a paused node N with SIGCONT")
+    resume.add_argument("node", type=int, metavar="N", help="node id (1-based)")
+
+    fault = add(
+        "fault",
+        cmd_fault,
+        "put a network fault on node N's proxy (needs `up --proxied`)",
+        "Put a network fault on the clients' traffic to node N, through the node's Toxiproxy "
+        "proxy, until `heal`. It applies to open connections and new ones, in both "
+        "directions. A second fault of the same kind replaces the first; different kinds "
+        "add up. Inter-broker and controller traffic is not affected.",
+    )
+    fault.add_argument("node", type=int, metavar="N", help="node id (1-based)")
+    kinds = fault.add_subparsers(dest="fault", required=True, metavar="FAULT")
+    latency = kinds.add_parser(
+        "latency",
+        help="every byte arrives MS milliseconds later, each way",
+        description="Delay every chunk of data by MS milliseconds (plus or minus up to "
+        "--jitter) in each direction, keeping order: a request and its response take 2*MS "
+        "longer. Toxiproxy's `latency` toxic.",
+    )
+    latency.add_argument("ms", type=_non_negative, metavar="MS", help="milliseconds")
+    latency.add_argument(
+        "--jitter", type=_non_negative, default=0, metavar="MS", help="plus or minus (default 0)"
+    )
+    kinds.add_parser(
+        "blackhole",
+        help="connections stay open and nothing passes",
+        description="Drop all data both ways; open connections stay open and new ones are "
+        "accepted. Toxiproxy's `timeout` toxic with timeout 0. `heal` closes the connections "
+        "it held, so clients reconnect.",
+    )
+    kinds.add_parser(
+        "reset",
+        help="connections are reset as soon as data comes",
+        description="Tear down every connection as soon as data comes; connections opened "
+        "under the fault get a TCP RST. Toxiproxy's `reset_peer` toxic with timeout 0.",
+    )
+    bandwidth = kinds.add_parser(
+        "bandwidth",
+        help="at most KBPS kilobytes a second, each way",
+        description="Limit each direction to KBPS kilobytes (1000 bytes) a second. "
+        "Toxiproxy's `bandwidth` toxic.",
+    )
+    bandwidth.add_argument("kbps", type=_positive, metavar="KBPS", help="kilobytes a second")
+    assert tuple(kinds.choices) == FAULT_KINDS
+
+    heal_parser = add(
+        "heal",
+        cmd_heal,
+        "remove every network fault of node N, or of all nodes",
+        "Remove every network fault (every toxic on the node's proxy). A paused node stays "
+        "paused: `resume N` continues it.",
+    )
+    heal_parser.add_argument(
+        "node", type=int, nargs="?", metavar="N", help="node id (default: every node)"
+    )
+
     bootstrap = add("bootstrap", cmd_bootstrap, "print the bootstrap list of the running cluster")
     bootstrap.add_argument(
         "--listener",
-        choices=LISTENERS,
-        help="listener (default: the one `up` printed)",
+        choices=(*LISTENERS, DIRECT),
+        help="listener (default: the one `up` printed); `direct` (with --proxied) bypasses "
+        "the proxies",
     )
 
     add(
@@ -493,6 +680,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="which test client to log in as (default valid; see below)",
     )
     return parser
+
+
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text} is negative")
+    return value
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not at least 1")
+    return value
 
 
 def _confluent_kafka_available() -> bool:

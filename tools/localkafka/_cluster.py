@@ -35,6 +35,7 @@ from localkafka._ports import (
     wait_for_free_ports,
 )
 from localkafka._processes import (
+    continue_nodes,
     launch_detached,
     log_text_since_start,
     process_is_node,
@@ -45,7 +46,7 @@ from localkafka._processes import (
 )
 from localkafka._report import EXIT_NOT_RUNNING, EXIT_USAGE, HarnessError, NodesExited, info
 from localkafka._services import require_oauth_packages, start_services, stop_services
-from localkafka._state import ClusterState, Options, load_state, save_state
+from localkafka._state import DIRECT, ClusterState, Options, load_state, save_state
 
 __all__ = [
     "BIND_RETRIES",
@@ -264,7 +265,9 @@ def wait_until_ready(
             reason = f"not listening yet: {', '.join(closed)}"
         else:
             if admin is None:
-                admin = _admin_client(state.bootstrap("plaintext", expected))
+                # Past the proxies (with --proxied): a network fault is no failure to start.
+                listener = DIRECT if state.options.proxied else "plaintext"
+                admin = _admin_client(state.bootstrap(listener, expected))
             problem = _probe_cluster(admin, expected, timeout=max(0.5, min(3.0, remaining)))
             if problem is None:
                 return
@@ -350,8 +353,11 @@ def _abandon_start(layout: Layout, state: ClusterState, nodes: Sequence[int]) ->
 def resume_cluster(
     layout: Layout, state: ClusterState, alive: dict[int, int], timeout: float
 ) -> None:
-    """Bring an existing cluster up: start the nodes that are down, wait for all."""
+    """Bring an existing cluster up: resume paused nodes, start those that are down, wait."""
     state.pids = {node: pid for node, pid in alive.items() if node in state.node_ids}
+    resumed = continue_nodes(state.pids)
+    if resumed:
+        info(f"node(s) {resumed} were paused; resumed them")
     missing = [node for node in state.node_ids if node not in alive]
     if missing:
         start_nodes(layout, state, missing, timeout)

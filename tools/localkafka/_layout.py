@@ -7,6 +7,7 @@ The state folder is `$KAFFE_KAFKA_DIR`, else `<repo>/.kafka`:
     node-N/             server.properties, data/, logs/server.log, logs/stdout.log
     tls/                the throwaway CA, broker and client certificates
     oauth/              the token server's signing keys and log (--security oauthbearer)
+    toxiproxy/          Toxiproxy's proxies (proxies.json) and log (--proxied)
     classpath.json      the resolved Java classpath
 """
 
@@ -90,6 +91,21 @@ class Layout:
     def oauth_dir(self) -> Path:
         """The token server's signing keys and log."""
         return self.root / "oauth"
+
+    @property
+    def toxiproxy_dir(self) -> Path:
+        """Toxiproxy's proxies file and log (--proxied)."""
+        return self.root / "toxiproxy"
+
+    @property
+    def toxiproxy_config(self) -> Path:
+        """The proxies Toxiproxy creates at start (its -config file)."""
+        return self.toxiproxy_dir / "proxies.json"
+
+    @property
+    def toxiproxy_log(self) -> Path:
+        """Toxiproxy's log."""
+        return self.toxiproxy_dir / "toxiproxy.log"
 
     @property
     def tool_logs(self) -> Path:

@@ -9,10 +9,18 @@ Every node is a combined broker + controller. Node i (1-based) listens on
     CONTROLLER BASE + 10*(i-1) + 3
     OAUTHBEARER BASE + 10*(i-1) + 4   --security oauthbearer (SASL_SSL, SASL/OAUTHBEARER)
 
+With --proxied, a Toxiproxy proxy takes the PLAINTEXT port, so clients reach
+the node through it, and the node's own listeners move behind it:
+
+    proxy      BASE + 10*(i-1)        Toxiproxy, in front of the node's PLAINTEXT listener
+    upstream   BASE + 10*(i-1) + 5    the node's PLAINTEXT listener (advertised as the proxy)
+    direct     BASE + 10*(i-1) + 6    a PLAINTEXT listener without proxy: inter-broker traffic
+
 Servers the cluster shares take spare ports of node 1's block, so every
 cluster size leaves them free:
 
     token endpoint and JWKS   BASE + 7    with --security oauthbearer
+    Toxiproxy's HTTP API      BASE + 8    with --proxied
 
 BASE is --port, else $KAFFE_KAFKA_PORT, else 29092.
 """
@@ -51,9 +59,17 @@ DEFAULT_PORT = 29092
 #: Ports between the first ports of two consecutive nodes.
 PORT_STRIDE = 10
 #: Each listener's port, counted from the node's first port.
-PORT_OFFSETS = {"plaintext": 0, "ssl": 1, "sasl_ssl": 2, "controller": 3, "oauthbearer": 4}
+PORT_OFFSETS = {
+    "plaintext": 0,
+    "ssl": 1,
+    "sasl_ssl": 2,
+    "controller": 3,
+    "oauthbearer": 4,
+    "upstream": 5,
+    "direct": 6,
+}
 #: Ports of the servers the cluster shares, counted from the base port.
-SERVICE_OFFSETS = {"token_server": 7}
+SERVICE_OFFSETS = {"token_server": 7, "toxiproxy": 8}
 #: How long to wait for client connections to free a port: a little over Linux's 60 s TIME_WAIT.
 PORT_WAIT_S = 75.0
 

@@ -2,7 +2,8 @@
 The nodes' processes: finding them, starting them detached, signalling them, waiting for them.
 
 A node is recognised by its command line (`kafka.Kafka <state>/node-N/server.properties`),
-so nodes whose pid files were lost are still found and stopped.
+so nodes whose pid files were lost are still found and stopped. A paused node
+(SIGSTOP) is one whose process the kernel shows as stopped; nothing else records it.
 """
 
 from __future__ import annotations
@@ -23,10 +24,13 @@ __all__ = [
     "KILL_WAIT_S",
     "QUORUM_LOSS_GRACE_S",
     "STOP_WAIT_S",
+    "continue_nodes",
     "exit_code",
     "find_node_processes",
+    "is_paused",
     "launch_detached",
     "log_text_since_start",
+    "paused_nodes",
     "process_is_node",
     "reap",
     "remember_log_offset",
@@ -67,6 +71,41 @@ def process_is_node(pid: int, layout: Layout, node_id: int) -> bool:
     if stat.rsplit(")", 1)[-1].split()[0] in ("Z", "X"):
         return False
     return str(layout.node_properties(node_id)).encode() in cmdline
+
+
+def is_paused(pid: int) -> bool:
+    """Return whether process `pid` is stopped by a signal (SIGSTOP): `T` in /proc/PID/stat."""
+    try:
+        stat = (Path("/proc") / str(pid) / "stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] in ("T", "t")
+
+
+def paused_nodes(alive: dict[int, int]) -> list[int]:
+    """Return the nodes (of id -> pid) whose processes are stopped, in id order."""
+    return sorted(node for node, pid in alive.items() if is_paused(pid))
+
+
+def continue_nodes(nodes: dict[int, int], timeout: float = KILL_WAIT_S) -> list[int]:
+    """
+    Send SIGCONT to the paused nodes among `nodes` (id -> pid) and wait until they run.
+
+    Returns:
+        The nodes that were paused.
+
+    Raises:
+        HarnessError: A node stays stopped.
+    """
+    paused = {node: pid for node, pid in nodes.items() if is_paused(pid)}
+    _send(paused, signal.SIGCONT)
+    deadline = time.monotonic() + timeout
+    while any(is_paused(pid) for pid in paused.values()):
+        if time.monotonic() > deadline:
+            still = [node for node, pid in paused.items() if is_paused(pid)]
+            raise HarnessError(f"node(s) {still} stay stopped after SIGCONT")
+        time.sleep(POLL_INTERVAL_S / 5)
+    return sorted(paused)
 
 
 def find_node_processes(layout: Layout) -> dict[int, int]:
@@ -211,6 +250,8 @@ def signal_nodes(
     """
     if not nodes:
         return
+    # A paused node handles no SIGTERM, and a node must never be left stopped.
+    continue_nodes(nodes)
     left = nodes
     if graceful:
         _send(left, signal.SIGTERM)

@@ -17,10 +17,11 @@ from localkafka._credentials import TLS_FILES
 from localkafka._java import kafka_version
 from localkafka._layout import Layout, write_text_atomic
 from localkafka._oauth import OAuthSettings
-from localkafka._ports import HOST, node_ports
+from localkafka._ports import HOST, node_ports, service_port
 from localkafka._report import EXIT_USAGE, HarnessError, info
 
 __all__ = [
+    "DIRECT",
     "LISTENERS",
     "PROTOCOLS",
     "TLS_LISTENERS",
@@ -35,12 +36,16 @@ __all__ = [
 LISTENERS = ("plaintext", "ssl", "sasl_ssl", "oauthbearer")
 #: Listeners that need the TLS material.
 TLS_LISTENERS = frozenset({"ssl", "sasl_ssl", "oauthbearer"})
+#: With --proxied: the PLAINTEXT listener without a proxy, for inter-broker traffic (and
+#: for clients that must not suffer the faults, such as a test's own admin client).
+DIRECT = "direct"
 #: The security protocol of each listener.
 PROTOCOLS = {
     "plaintext": "PLAINTEXT",
     "ssl": "SSL",
     "sasl_ssl": "SASL_SSL",
     "oauthbearer": "SASL_SSL",
+    DIRECT: "PLAINTEXT",
 }
 
 
@@ -77,6 +82,7 @@ class Options:
     security: tuple[str, ...]  # listeners besides PLAINTEXT, in the order given
     port: int
     primary: str  # the listener whose addresses `up` prints
+    proxied: bool = False  # a Toxiproxy proxy in front of each node's PLAINTEXT listener
 
     @property
     def listeners(self) -> tuple[str, ...]:
@@ -90,15 +96,17 @@ class Options:
 
     def same_cluster(self, other: Options) -> bool:
         """Return whether `other` describes the same cluster (the printed listener aside)."""
-        return (self.brokers, set(self.security), self.port) == (
+        return (self.brokers, set(self.security), self.port, self.proxied) == (
             other.brokers,
             set(other.security),
             other.port,
+            other.proxied,
         )
 
     def describe(self) -> str:
         """Describe the options in a few words."""
-        return f"{self.brokers} node(s), {'+'.join(self.listeners)}, port {self.port}"
+        proxied = ", proxied" if self.proxied else ""
+        return f"{self.brokers} node(s), {'+'.join(self.listeners)}{proxied}, port {self.port}"
 
     def to_json(self) -> dict[str, Any]:
         """Serialise for state.json."""
@@ -107,13 +115,18 @@ class Options:
             "security": list(self.security),
             "port": self.port,
             "primary": self.primary,
+            "proxied": self.proxied,
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Options:
         """Read back what to_json wrote."""
         return cls(
-            int(data["brokers"]), tuple(data["security"]), int(data["port"]), str(data["primary"])
+            int(data["brokers"]),
+            tuple(data["security"]),
+            int(data["port"]),
+            str(data["primary"]),
+            bool(data.get("proxied", False)),
         )
 
 
@@ -135,19 +148,58 @@ class ClusterState:
         return list(range(1, self.options.brokers + 1))
 
     def listener_ports(self, node_id: int) -> dict[str, int]:
-        """Return the ports node `node_id` uses with these options, CONTROLLER included."""
-        return {
-            name: port
-            for name, port in node_ports(self.options.port, node_id).items()
+        """
+        Return the ports node `node_id` listens on with these options, CONTROLLER included.
+
+        With --proxied, PLAINTEXT listens behind the proxy (on the `upstream` port)
+        and DIRECT is added; the proxy's own port is :meth:`proxy_port`.
+        """
+        ports = node_ports(self.options.port, node_id)
+        listening = {
+            name: ports[name]
+            for name in ports
             if name == "controller" or name in self.options.listeners
+        }
+        if self.options.proxied:
+            listening["plaintext"] = ports["upstream"]
+            listening[DIRECT] = ports[DIRECT]
+        return listening
+
+    def advertised_port(self, node_id: int, listener: str) -> int:
+        """Return the port clients are told to use for a listener of a node."""
+        return node_ports(self.options.port, node_id)[listener]
+
+    def proxy_port(self, node_id: int) -> int:
+        """Return the port of node `node_id`'s proxy (with --proxied): its PLAINTEXT port."""
+        return node_ports(self.options.port, node_id)["plaintext"]
+
+    @property
+    def toxiproxy_url(self) -> str:
+        """The base URL of Toxiproxy's HTTP API (with --proxied)."""
+        return f"http://{HOST}:{service_port(self.options.port, 'toxiproxy')}"
+
+    def proxies(self) -> dict[int, tuple[int, int]]:
+        """Map each node to its proxy's (listen, upstream) ports; empty without --proxied."""
+        if not self.options.proxied:
+            return {}
+        return {
+            node: (self.proxy_port(node), self.listener_ports(node)["plaintext"])
+            for node in self.node_ids
         }
 
     def bootstrap(self, listener: str, nodes: Iterable[int] | None = None) -> str:
-        """Return the comma-separated host:port list of a listener (of all nodes by default)."""
+        """
+        Return the comma-separated host:port list of a listener (of all nodes by default).
+
+        These are the advertised addresses: with --proxied, PLAINTEXT's are the proxies'.
+        """
         chosen = self.node_ids if nodes is None else sorted(nodes)
-        return ",".join(
-            f"{HOST}:{node_ports(self.options.port, node)[listener]}" for node in chosen
-        )
+        return ",".join(f"{HOST}:{self.advertised_port(node, listener)}" for node in chosen)
+
+    @property
+    def bootstrap_listeners(self) -> tuple[str, ...]:
+        """Every listener `bootstrap` can print: the client listeners, and DIRECT when proxied."""
+        return (*self.options.listeners, DIRECT) if self.options.proxied else self.options.listeners
 
     def to_json(self, layout: Layout) -> dict[str, Any]:
         """Serialise, adding derived facts (ports, addresses, paths) for other tools."""
@@ -166,9 +218,19 @@ class ClusterState:
                 }
                 for node in self.node_ids
             ],
-            "bootstrap": {name: self.bootstrap(name) for name in self.options.listeners},
+            "bootstrap": {name: self.bootstrap(name) for name in self.bootstrap_listeners},
             "credentials": self.credentials,
         }
+        if self.options.proxied:
+            for node in data["nodes"]:
+                node["proxy_port"] = self.proxy_port(node["id"])
+            data["toxiproxy"] = {
+                "api": self.toxiproxy_url,
+                "proxies": {
+                    f"node-{node}": {"listen": f"{HOST}:{listen}", "upstream": f"{HOST}:{upstream}"}
+                    for node, (listen, upstream) in self.proxies().items()
+                },
+            }
         if self.options.needs_tls:
             data["tls"] = {name: str(layout.tls_dir / file) for name, file in TLS_FILES.items()}
         if self.oauth is not None:

@@ -74,9 +74,9 @@ _STATISTICS_INTERVAL = 1.0
 #: host only. A command run by hand is scraped from the same host; listening on other
 #: interfaces (``0.0.0.0``, as in a container scraped from outside) is a choice to make.
 DEFAULT_METRICS_ADDRESS = "127.0.0.1"
-#: Seconds the summary of ``--stats`` waits, at most, for a first snapshot after a run
-#: shorter than one statistics interval.
-_FIRST_SNAPSHOT_WAIT = _STATISTICS_INTERVAL + 1.0
+#: Seconds the summary of ``--stats`` waits, at most, for a snapshot taken after the run:
+#: one is due every interval, so this long without one means statistics stopped coming.
+_RUN_SNAPSHOT_WAIT = 10 * _STATISTICS_INTERVAL
 
 
 # --- the producer's options -------------------------------------------------------------
@@ -399,7 +399,7 @@ def produce(
                     )
                     bar.update(task, total=total or read, completed=read)
                 if run_statistics is not None:
-                    run_statistics.wait_for_first(_FIRST_SNAPSHOT_WAIT)
+                    run_statistics.wait_for_run(tally.produced, _RUN_SNAPSHOT_WAIT)
             except KeyboardInterrupt:
                 _print_summary(
                     topic, strategy, settings.partition, tally, run_statistics, interrupted=True
@@ -551,12 +551,11 @@ class RunStatistics:
         self.peak_bytes = 0
         self.latest: kaffe.Statistics | None = None
         self.round_trips: dict[int, kaffe.BrokerStatistics] = {}
-        self._arrived = threading.Event()
-        self._lock = threading.Lock()
+        self._arrived = threading.Condition()
 
     def __call__(self, statistics: kaffe.Statistics) -> None:
         """Take in one snapshot."""
-        with self._lock:
+        with self._arrived:
             self.snapshots += 1
             self.peak_messages = max(self.peak_messages, statistics.queue_messages)
             self.peak_bytes = max(self.peak_bytes, statistics.queue_bytes)
@@ -564,16 +563,35 @@ class RunStatistics:
             for broker in statistics.brokers:
                 if broker.rtt_samples:
                     self.round_trips[broker.node_id] = broker
-        self._arrived.set()
+            self._arrived.notify_all()
 
-    def wait_for_first(self, timeout: float) -> bool:
+    def wait_for_run(self, produced: int, timeout: float) -> bool:
         """
-        Wait up to ``timeout`` seconds for the first snapshot, after a run shorter than one.
+        Wait up to ``timeout`` seconds for a snapshot that covers the whole run.
+
+        Snapshots come once an interval, so the latest one when a run ends may have
+        been taken before the run's last requests, or before its first (a run shorter
+        than an interval): their round trips and its queue would be missing from the
+        summary. A snapshot that counts at least ``produced`` messages as sent and
+        finds the queue empty was taken after every acknowledged message was settled,
+        so every round trip of the run is in it or in an earlier one.
+
+        Args:
+            produced: How many messages the run had acknowledged.
+            timeout: Seconds to wait at most.
 
         Returns:
-            Whether a snapshot has arrived.
+            Whether such a snapshot has arrived.
         """
-        return self._arrived.wait(timeout)
+        with self._arrived:
+            return self._arrived.wait_for(
+                lambda: (
+                    self.latest is not None
+                    and self.latest.sent_messages >= produced
+                    and self.latest.queue_messages == 0
+                ),
+                timeout,
+            )
 
     def rows(self) -> list[tuple[str, str]]:
         """
@@ -582,7 +600,7 @@ class RunStatistics:
         Returns:
             ``(label, text)`` pairs, such as ``("queue", "peak 5,000 messages ...")``.
         """
-        with self._lock:
+        with self._arrived:
             latest = self.latest
             if latest is None:
                 return [("statistics", "none arrived before the run ended")]
