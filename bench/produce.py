@@ -5,14 +5,24 @@ One run measures every scenario against one broker from ``scripts/kafka`` (start
 if none runs; a running one is reused) and one fresh topic of 8 partitions, with
 keyed messages of 100-byte values, ``acks=all`` and idempotence on every side. It
 prints each scenario's median and every round, then one line per target with its
-ratio and PASS or MISS, and writes everything as JSON to ``bench/results/``.
+ratio and PASS or MISS, then ratios for information, and writes everything as JSON
+to ``bench/results/``.
 
-Scenario groups (``--only`` takes a group, a comparison such as ``asyncio.10``, or a
-row such as ``pipelined.kaffe-batches``; ``--list`` prints them all):
+Every kaffe path runs in three builds, side by side in the same comparison: kaffe
+compiled (its per-message path, ``kaffe._hot``, compiled by mypyc), kaffe's
+pure-Python mode (the same source, interpreted: ``KAFFE_PURE_PYTHON=1``) and kaffe
+0.2.0, the release before the compiled path. Their rows end in ``.compiled``,
+``.pure`` and ``.0.2.0``; the key without the build (``asyncio.10.kaffe``) names all
+three.
+
+Scenario groups (``--only`` takes a group, a comparison such as ``asyncio.10``, a
+kaffe path such as ``pipelined.kaffe-batches``, or a row such as
+``single.kaffe.pure``; ``--list`` prints them all; ``--kaffe`` keeps some builds only):
 
 pipelined   every outcome checked: raw confluent-kafka ``produce()`` with a delivery
-            callback then ``flush()``; raw ``produce_batch`` (a callback per message,
-            for reference); kaffe ``produce()`` futures, all kept and checked; kaffe
+            callback then ``flush()``; the minimal pure-Python equivalent of kaffe's
+            futures (below); kaffe ``produce()`` futures, all kept and checked; raw
+            ``produce_batch`` (a callback per message, for reference); kaffe
             ``produce_batch_sync`` in chunks of 10,000; aiokafka ``send()``;
             kafka-python ``send()``; Kafka's Java ``ProducerPerformance``.
 single      one thread, one message at a time, with p50/p99 latency: raw
@@ -20,21 +30,22 @@ single      one thread, one message at a time, with p50/p99 latency: raw
             (one task); kafka-python ``send().get()``.
 asyncio     each task awaiting its own acknowledgement, at 1, 10, 100 and 1,000
             tasks: kaffe ``AsyncProducer.produce_sync`` vs aiokafka
-            ``send_and_wait``; the p50 at 1 task is the single-message latency.
-threads     threads sharing one producer: kaffe ``produce_sync`` at 1, 8 and 64
-            threads; kafka-python ``send().get()`` at 8 and 64.
+            ``send_and_wait``.
+threads     threads sharing one producer: kaffe ``produce_sync`` vs kafka-python
+            ``send().get()`` at 8 and 64 threads (one thread is the single group).
 cli         ``kaffe produce`` vs ``kcat -P``, each given the same 300,000-line
             ``KEY<TAB>VALUE`` file (100 bytes a line) into a fresh topic: wall
             time, msg/s and peak RSS of the process. Skipped when kcat is missing.
 memory      RSS growth of a fresh process over 1,000,000 messages on each kaffe
             path: futures (a window of 10,000 kept and checked), batches, asyncio
             (1,000 tasks) and ``produce_sync`` (64 threads, so it ends in about a
-            minute). Runs once, after the rounds.
-observers   only with ``--observers``: issue 11's overhead. kaffe with the
-            OpenTelemetry observer (SDK tracer provider with a batch span
-            processor and a no-op exporter, SDK meter provider with an in-memory
-            reader) and the Prometheus observer (a fresh registry), against the
-            same path without observers: futures, batches, ``produce_sync`` (one
+            minute); compiled and pure Python, the two that ship (a 0.2.0 probe runs
+            when named, e.g. ``memory.sync.0.2.0``). Runs once, after the rounds.
+observers   only with ``--observers``: issue 11's overhead. kaffe compiled (in this
+            process) with the OpenTelemetry observer (SDK tracer provider with a
+            batch span processor and a no-op exporter, SDK meter provider with an
+            in-memory reader) and the Prometheus observer (a fresh registry), against
+            the same path without observers: futures, batches, ``produce_sync`` (one
             thread) and ``AsyncProducer.produce_sync`` (100 tasks). Skipped with a
             note while ``kaffe.otel`` or ``kaffe.prometheus`` is missing.
 
@@ -42,9 +53,25 @@ How each side is set up, as its users would for the same guarantees:
 
 - raw confluent-kafka: ``enable.idempotence=true`` and ``acks=all``, librdkafka's
   other defaults (``linger.ms`` 5); keys placed by librdkafka's default partitioner.
+- the minimal pure-Python equivalent of kaffe's futures, hand-written on raw
+  confluent-kafka with the same settings, so every reader sees where pure Python
+  stops: each key placed in Python like kaffe's strategy (``confluent_kafka.consistent``,
+  kaffe's ``crc32``), one ``__slots__`` object per message as its delivery callback,
+  which reads the offset and timestamp and builds a ``kaffe.Delivery``; ``poll(0)``
+  every 1,000 messages as raw does; every outcome checked after ``flush()``.
 - kaffe: its defaults (``acks=all``, idempotence, ``linger_ms`` 5) with the ``crc32``
   strategy, which places each key where librdkafka's default partitioner (and so
   raw confluent-kafka and kcat) puts it; ``kaffe produce`` gets ``--strategy crc32``.
+  Since kaffe picks its build once, at import, each kaffe side runs in a fresh child
+  process: this script again, with a hidden ``--child ROW`` on the same broker,
+  topic and counts, which checks which kaffe it imported, measures the side exactly
+  as this process would (warm-up included) and hands back its sample as JSON. The
+  compiled child runs the installed kaffe without ``KAFFE_PURE_PYTHON``; the pure one
+  with ``KAFFE_PURE_PYTHON=1``; the 0.2.0 one with ``PYTHONPATH`` on the ``src/`` of
+  commit 7a91582, exported once a run with ``git archive`` (it must import kaffe from
+  there and find no ``kaffe._hot``). ``kaffe produce`` runs from the child, so it
+  imports the same kaffe. The header names what each build imported.
+  ``--in-process`` runs the compiled build in this process instead, for a profiler.
 - aiokafka: ``acks="all"``, ``enable_idempotence=True``, its defaults otherwise
   (``linger_ms`` 0, ``max_batch_size`` 16 KiB, murmur2 for keys).
 - kafka-python 3.x (its producer is idempotent): ``acks="all"``,
@@ -59,33 +86,50 @@ How each side is set up, as its users would for the same guarantees:
 
 Method: every side is warmed up the same way before timing: its producer is created,
 the topic's metadata loaded, and 2,000 messages sent through its pipelined call and
-all acknowledged. Timing starts after that and ends when every outcome is checked.
-Each comparison (the sides of one scenario, or of one concurrency level) runs its
-sides in a rotated order every round, so no side always goes first. The table shows
-the median of the rounds and each round; ratios divide medians from the same run.
+all acknowledged (in the child process, for kaffe's builds; process start-up is not
+timed). Timing starts after that and ends when every outcome is checked. Each
+comparison (the sides of one scenario, or of one concurrency level) runs its sides
+in a rotated order every round, so no side always goes first: the sides rotate by
+one place a round, and the three builds of one kaffe path, which run one after
+another, rotate among themselves too. The table shows the median of the rounds and
+each round; ratios divide medians from the same run.
+
+Targets (issue 15's, all from one run): ``produce()`` futures / raw ``produce()`` +
+callback >= 0.6; ``produce_batch_sync`` / raw ``produce()`` + callback >= 1.0;
+``produce_sync``, 1 thread / raw ``produce()+flush()`` >= 1.0;
+``AsyncProducer.produce_sync`` / aiokafka ``send_and_wait`` >= 1.5 at 10, 100 and 1,000
+tasks and >= 1.2 at 1 task; ``kaffe produce`` / ``kcat -P`` >= 0.5 (kcat's wall time
+over kaffe's); pure-Python mode / kaffe 0.2.0 >= 1.0 on every kaffe path; RSS growth
+<= 50 MB per 1,000,000 messages on every memory path, compiled and pure. Kaffe's
+targets are of the compiled build. Printed for information: the minimal equivalent /
+raw, futures compiled and pure / the minimal equivalent, and compiled / pure on every
+path. With ``--observers``, issue 11's: observers on / off >= 0.5 on each path.
 
 Message counts (full run): 300,000 per pipelined Python side (100,000 for
 kafka-python, which runs at a tenth of the others' rate), 1,000,000 for Java,
 3,000 single messages, 3,000 / 10,000 / 30,000 / 60,000 messages at 1 / 10 / 100 /
-1,000 tasks, 3,000 / 8,000 / 16,000 messages at 1 / 8 / 64 threads, a 300,000-line
-file for the command lines, and 1,000,000 per memory path. Three rounds of that take
-under 9 minutes on a 2-core machine that also runs the broker, even with other work
-on it (about 2 minutes of that are the memory probes); ``--quick`` (two rounds of
-small counts) takes 1 to 2 minutes.
+1,000 tasks, 8,000 / 16,000 messages at 8 / 64 threads, a 300,000-line file for the
+command lines, and 1,000,000 per memory probe. Three rounds of that (46 sides a
+round) take about 12 to 15 minutes on a 2-core machine that also runs the broker,
+even with other work on it: about 2.5 minutes a round, 3 to 5 minutes for the eight
+memory probes. ``--quick`` (two rounds of small counts) takes 2 to 3 minutes.
 
 Run:
     .venv/bin/python bench/produce.py                      # full run
     .venv/bin/python bench/produce.py --quick              # smoke run
     .venv/bin/python bench/produce.py --only asyncio.10,pipelined --rounds 5
+    .venv/bin/python bench/produce.py --only pipelined.kaffe-futures --kaffe compiled,pure
     .venv/bin/python bench/produce.py --observers          # add issue 11's overhead
-    py-spy record -o profile.svg -- .venv/bin/python bench/produce.py --only threads.8
+    py-spy record -o profile.svg -- .venv/bin/python bench/produce.py \\
+        --only threads.8 --kaffe compiled --in-process
 
 The peers come with the bench extra: ``pip install -e '.[bench]'``; a peer that is
-not installed (or kcat, or java) is skipped with a note. The benchmark starts (or
-reuses) its own broker in ``.kafka-bench/`` on port 29392 with the JVM's full JIT, apart
-from the tests' broker; KAFFE_KAFKA_DIR and KAFFE_KAFKA_PORT move it, and ``--bootstrap``
+not installed (or kcat, or java) is skipped with a note, and so are the 0.2.0 rows
+outside a git checkout that holds commit 7a91582. The benchmark starts (or reuses)
+its own broker in ``.kafka-bench/`` on port 29392 with the JVM's full JIT, apart from
+the tests' broker; KAFFE_KAFKA_DIR and KAFFE_KAFKA_PORT move it, and ``--bootstrap``
 uses any running cluster instead. Stop it with
-``KAFFE_KAFKA_DIR=.kafka-bench scripts/kafka down``.
+``KAFFE_KAFKA_DIR=.kafka-bench scripts/kafka down`` (and the same KAFFE_KAFKA_PORT).
 """
 
 from __future__ import annotations
