@@ -110,9 +110,9 @@ kafka-python, which runs at a tenth of the others' rate), 1,000,000 for Java,
 3,000 single messages, 3,000 / 10,000 / 30,000 / 60,000 messages at 1 / 10 / 100 /
 1,000 tasks, 8,000 / 16,000 messages at 8 / 64 threads, a 300,000-line file for the
 command lines, and 1,000,000 per memory probe. Three rounds of that (46 sides a
-round) take about 12 to 15 minutes on a 2-core machine that also runs the broker,
-even with other work on it: about 2.5 minutes a round, 3 to 5 minutes for the eight
-memory probes. ``--quick`` (two rounds of small counts) takes 2 to 3 minutes.
+round) took 14 minutes on a 2-core machine that also ran the broker and other work
+(load average 8 to 18): under 3 minutes a round, 5 minutes for the eight memory
+probes. ``--quick`` (two rounds of small counts) takes about 3 minutes.
 
 Run:
     .venv/bin/python bench/produce.py                      # full run
