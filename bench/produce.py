@@ -203,6 +203,8 @@ CHILD_LIMIT = 900.0
 #: by mypyc, its pure-Python source (``KAFFE_PURE_PYTHON=1``), and the 0.2.0 release.
 BUILDS = ("compiled", "pure", "0.2.0")
 BUILD_LABELS = {"compiled": "compiled", "pure": "pure Python", "0.2.0": "kaffe 0.2.0"}
+#: The variable that makes kaffe import its per-message path's pure-Python source.
+PURE_VARIABLE = "KAFFE_PURE_PYTHON"
 #: The builds the memory probes run in unless one is named in full (``memory.sync.0.2.0``):
 #: the two that ship, which the RSS target is for. 0.2.0's probes would add minutes.
 MEMORY_BUILDS = ("compiled", "pure")
@@ -1276,10 +1278,6 @@ class Launcher:
         answer: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
         self.identities.setdefault(build, answer["identity"])
         return answer
-
-
-#: The variable that makes kaffe import its per-message path's pure-Python source.
-PURE_VARIABLE = "KAFFE_PURE_PYTHON"
 
 
 def child_main(args: argparse.Namespace) -> int:
