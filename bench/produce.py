@@ -5,14 +5,24 @@ One run measures every scenario against one broker from ``scripts/kafka`` (start
 if none runs; a running one is reused) and one fresh topic of 8 partitions, with
 keyed messages of 100-byte values, ``acks=all`` and idempotence on every side. It
 prints each scenario's median and every round, then one line per target with its
-ratio and PASS or MISS, and writes everything as JSON to ``bench/results/``.
+ratio and PASS or MISS, then ratios for information, and writes everything as JSON
+to ``bench/results/``.
 
-Scenario groups (``--only`` takes a group, a comparison such as ``asyncio.10``, or a
-row such as ``pipelined.kaffe-batches``; ``--list`` prints them all):
+Every kaffe path runs in three builds, side by side in the same comparison: kaffe
+compiled (its per-message path, ``kaffe._hot``, compiled by mypyc), kaffe's
+pure-Python mode (the same source, interpreted: ``KAFFE_PURE_PYTHON=1``) and kaffe
+0.2.0, the release before the compiled path. Their rows end in ``.compiled``,
+``.pure`` and ``.0.2.0``; the key without the build (``asyncio.10.kaffe``) names all
+three.
+
+Scenario groups (``--only`` takes a group, a comparison such as ``asyncio.10``, a
+kaffe path such as ``pipelined.kaffe-batches``, or a row such as
+``single.kaffe.pure``; ``--list`` prints them all; ``--kaffe`` keeps some builds only):
 
 pipelined   every outcome checked: raw confluent-kafka ``produce()`` with a delivery
-            callback then ``flush()``; raw ``produce_batch`` (a callback per message,
-            for reference); kaffe ``produce()`` futures, all kept and checked; kaffe
+            callback then ``flush()``; the minimal pure-Python equivalent of kaffe's
+            futures (below); kaffe ``produce()`` futures, all kept and checked; raw
+            ``produce_batch`` (a callback per message, for reference); kaffe
             ``produce_batch_sync`` in chunks of 10,000; aiokafka ``send()``;
             kafka-python ``send()``; Kafka's Java ``ProducerPerformance``.
 single      one thread, one message at a time, with p50/p99 latency: raw
@@ -20,21 +30,22 @@ single      one thread, one message at a time, with p50/p99 latency: raw
             (one task); kafka-python ``send().get()``.
 asyncio     each task awaiting its own acknowledgement, at 1, 10, 100 and 1,000
             tasks: kaffe ``AsyncProducer.produce_sync`` vs aiokafka
-            ``send_and_wait``; the p50 at 1 task is the single-message latency.
-threads     threads sharing one producer: kaffe ``produce_sync`` at 1, 8 and 64
-            threads; kafka-python ``send().get()`` at 8 and 64.
+            ``send_and_wait``.
+threads     threads sharing one producer: kaffe ``produce_sync`` vs kafka-python
+            ``send().get()`` at 8 and 64 threads (one thread is the single group).
 cli         ``kaffe produce`` vs ``kcat -P``, each given the same 300,000-line
             ``KEY<TAB>VALUE`` file (100 bytes a line) into a fresh topic: wall
             time, msg/s and peak RSS of the process. Skipped when kcat is missing.
 memory      RSS growth of a fresh process over 1,000,000 messages on each kaffe
             path: futures (a window of 10,000 kept and checked), batches, asyncio
             (1,000 tasks) and ``produce_sync`` (64 threads, so it ends in about a
-            minute). Runs once, after the rounds.
-observers   only with ``--observers``: issue 11's overhead. kaffe with the
-            OpenTelemetry observer (SDK tracer provider with a batch span
-            processor and a no-op exporter, SDK meter provider with an in-memory
-            reader) and the Prometheus observer (a fresh registry), against the
-            same path without observers: futures, batches, ``produce_sync`` (one
+            minute); compiled and pure Python, the two that ship (a 0.2.0 probe runs
+            when named, e.g. ``memory.sync.0.2.0``). Runs once, after the rounds.
+observers   only with ``--observers``: issue 11's overhead. kaffe compiled (in this
+            process) with the OpenTelemetry observer (SDK tracer provider with a
+            batch span processor and a no-op exporter, SDK meter provider with an
+            in-memory reader) and the Prometheus observer (a fresh registry), against
+            the same path without observers: futures, batches, ``produce_sync`` (one
             thread) and ``AsyncProducer.produce_sync`` (100 tasks). Skipped with a
             note while ``kaffe.otel`` or ``kaffe.prometheus`` is missing.
 
@@ -42,9 +53,25 @@ How each side is set up, as its users would for the same guarantees:
 
 - raw confluent-kafka: ``enable.idempotence=true`` and ``acks=all``, librdkafka's
   other defaults (``linger.ms`` 5); keys placed by librdkafka's default partitioner.
+- the minimal pure-Python equivalent of kaffe's futures, hand-written on raw
+  confluent-kafka with the same settings, so every reader sees where pure Python
+  stops: each key placed in Python like kaffe's strategy (``confluent_kafka.consistent``,
+  kaffe's ``crc32``), one ``__slots__`` object per message as its delivery callback,
+  which reads the offset and timestamp and builds a ``kaffe.Delivery``; ``poll(0)``
+  every 1,000 messages as raw does; every outcome checked after ``flush()``.
 - kaffe: its defaults (``acks=all``, idempotence, ``linger_ms`` 5) with the ``crc32``
   strategy, which places each key where librdkafka's default partitioner (and so
   raw confluent-kafka and kcat) puts it; ``kaffe produce`` gets ``--strategy crc32``.
+  Since kaffe picks its build once, at import, each kaffe side runs in a fresh child
+  process: this script again, with a hidden ``--child ROW`` on the same broker,
+  topic and counts, which checks which kaffe it imported, measures the side exactly
+  as this process would (warm-up included) and hands back its sample as JSON. The
+  compiled child runs the installed kaffe without ``KAFFE_PURE_PYTHON``; the pure one
+  with ``KAFFE_PURE_PYTHON=1``; the 0.2.0 one with ``PYTHONPATH`` on the ``src/`` of
+  commit 7a91582, exported once a run with ``git archive`` (it must import kaffe from
+  there and find no ``kaffe._hot``). ``kaffe produce`` runs from the child, so it
+  imports the same kaffe. The header names what each build imported.
+  ``--in-process`` runs the compiled build in this process instead, for a profiler.
 - aiokafka: ``acks="all"``, ``enable_idempotence=True``, its defaults otherwise
   (``linger_ms`` 0, ``max_batch_size`` 16 KiB, murmur2 for keys).
 - kafka-python 3.x (its producer is idempotent): ``acks="all"``,
@@ -59,33 +86,50 @@ How each side is set up, as its users would for the same guarantees:
 
 Method: every side is warmed up the same way before timing: its producer is created,
 the topic's metadata loaded, and 2,000 messages sent through its pipelined call and
-all acknowledged. Timing starts after that and ends when every outcome is checked.
-Each comparison (the sides of one scenario, or of one concurrency level) runs its
-sides in a rotated order every round, so no side always goes first. The table shows
-the median of the rounds and each round; ratios divide medians from the same run.
+all acknowledged (in the child process, for kaffe's builds; process start-up is not
+timed). Timing starts after that and ends when every outcome is checked. Each
+comparison (the sides of one scenario, or of one concurrency level) runs its sides
+in a rotated order every round, so no side always goes first: the sides rotate by
+one place a round, and the three builds of one kaffe path, which run one after
+another, rotate among themselves too. The table shows the median of the rounds and
+each round; ratios divide medians from the same run.
+
+Targets (issue 15's, all from one run): ``produce()`` futures / raw ``produce()`` +
+callback >= 0.6; ``produce_batch_sync`` / raw ``produce()`` + callback >= 1.0;
+``produce_sync``, 1 thread / raw ``produce()+flush()`` >= 1.0;
+``AsyncProducer.produce_sync`` / aiokafka ``send_and_wait`` >= 1.5 at 10, 100 and 1,000
+tasks and >= 1.2 at 1 task; ``kaffe produce`` / ``kcat -P`` >= 0.5 (kcat's wall time
+over kaffe's); pure-Python mode / kaffe 0.2.0 >= 1.0 on every kaffe path; RSS growth
+<= 50 MB per 1,000,000 messages on every memory path, compiled and pure. Kaffe's
+targets are of the compiled build. Printed for information: the minimal equivalent /
+raw, futures compiled and pure / the minimal equivalent, and compiled / pure on every
+path. With ``--observers``, issue 11's: observers on / off >= 0.5 on each path.
 
 Message counts (full run): 300,000 per pipelined Python side (100,000 for
 kafka-python, which runs at a tenth of the others' rate), 1,000,000 for Java,
 3,000 single messages, 3,000 / 10,000 / 30,000 / 60,000 messages at 1 / 10 / 100 /
-1,000 tasks, 3,000 / 8,000 / 16,000 messages at 1 / 8 / 64 threads, a 300,000-line
-file for the command lines, and 1,000,000 per memory path. Three rounds of that take
-under 9 minutes on a 2-core machine that also runs the broker, even with other work
-on it (about 2 minutes of that are the memory probes); ``--quick`` (two rounds of
-small counts) takes 1 to 2 minutes.
+1,000 tasks, 8,000 / 16,000 messages at 8 / 64 threads, a 300,000-line file for the
+command lines, and 1,000,000 per memory probe. Three rounds of that (46 sides a
+round) took 14 minutes on a 2-core machine that also ran the broker and other work
+(load average 8 to 18): under 3 minutes a round, 5 minutes for the eight memory
+probes. ``--quick`` (two rounds of small counts) takes about 3 minutes.
 
 Run:
     .venv/bin/python bench/produce.py                      # full run
     .venv/bin/python bench/produce.py --quick              # smoke run
     .venv/bin/python bench/produce.py --only asyncio.10,pipelined --rounds 5
+    .venv/bin/python bench/produce.py --only pipelined.kaffe-futures --kaffe compiled,pure
     .venv/bin/python bench/produce.py --observers          # add issue 11's overhead
-    py-spy record -o profile.svg -- .venv/bin/python bench/produce.py --only threads.8
+    py-spy record -o profile.svg -- .venv/bin/python bench/produce.py \\
+        --only threads.8 --kaffe compiled --in-process
 
 The peers come with the bench extra: ``pip install -e '.[bench]'``; a peer that is
-not installed (or kcat, or java) is skipped with a note. The benchmark starts (or
-reuses) its own broker in ``.kafka-bench/`` on port 29392 with the JVM's full JIT, apart
-from the tests' broker; KAFFE_KAFKA_DIR and KAFFE_KAFKA_PORT move it, and ``--bootstrap``
+not installed (or kcat, or java) is skipped with a note, and so are the 0.2.0 rows
+outside a git checkout that holds commit 7a91582. The benchmark starts (or reuses)
+its own broker in ``.kafka-bench/`` on port 29392 with the JVM's full JIT, apart from
+the tests' broker; KAFFE_KAFKA_DIR and KAFFE_KAFKA_PORT move it, and ``--bootstrap``
 uses any running cluster instead. Stop it with
-``KAFFE_KAFKA_DIR=.kafka-bench scripts/kafka down``.
+``KAFFE_KAFKA_DIR=.kafka-bench scripts/kafka down`` (and the same KAFFE_KAFKA_PORT).
 """
 
 from __future__ import annotations
@@ -141,8 +185,8 @@ BATCH_CHUNK = 10_000
 #: Messages every side sends, all acknowledged, before its timing starts.
 WARMUP = 2_000
 TASK_LEVELS = (1, 10, 100, 1_000)
-KAFFE_THREAD_LEVELS = (1, 8, 64)
-PEER_THREAD_LEVELS = (8, 64)
+#: Threads sharing one producer (one thread is the single group).
+THREAD_LEVELS = (8, 64)
 #: Tasks of the asyncio path in the memory and observers groups.
 MEMORY_TASKS = 1_000
 MEMORY_THREADS = 64
@@ -152,6 +196,21 @@ FUTURE_WINDOW = 10_000
 RSS_LIMIT_MB = 50.0
 #: Seconds any single wait for outcomes may take before the side counts as failed.
 WAIT_LIMIT = 120.0
+#: Seconds a child process measuring one side may take in all.
+CHILD_LIMIT = 900.0
+
+#: The kaffe builds every kaffe path runs in, side by side: the per-message path compiled
+#: by mypyc, its pure-Python source (``KAFFE_PURE_PYTHON=1``), and the 0.2.0 release.
+BUILDS = ("compiled", "pure", "0.2.0")
+BUILD_LABELS = {"compiled": "compiled", "pure": "pure Python", "0.2.0": "kaffe 0.2.0"}
+#: The variable that makes kaffe import its per-message path's pure-Python source.
+PURE_VARIABLE = "KAFFE_PURE_PYTHON"
+#: The builds the memory probes run in unless one is named in full (``memory.sync.0.2.0``):
+#: the two that ship, which the RSS target is for. 0.2.0's probes would add minutes.
+MEMORY_BUILDS = ("compiled", "pure")
+#: The commit of kaffe 0.2.0, the last release before the compiled path: its ``src/``,
+#: exported from git, is what the 0.2.0 rows import.
+RELEASE_COMMIT = "7a91582"
 
 
 @dataclass(frozen=True)
@@ -175,7 +234,7 @@ FULL = Sizes(
     java=1_000_000,
     single=3_000,
     tasks={1: 3_000, 10: 10_000, 100: 30_000, 1_000: 60_000},
-    threads={1: 3_000, 8: 8_000, 64: 16_000},
+    threads={8: 8_000, 64: 16_000},
     cli_lines=300_000,
     memory=1_000_000,
 )
@@ -185,7 +244,7 @@ QUICK = Sizes(
     java=100_000,
     single=300,
     tasks={1: 300, 10: 1_000, 100: 3_000, 1_000: 5_000},
-    threads={1: 300, 8: 800, 64: 1_280},
+    threads={8: 800, 64: 1_280},
     cli_lines=30_000,
     memory=20_000,
 )
@@ -387,6 +446,94 @@ def raw_sync(bench: Bench) -> Sample:
     elapsed = clock() - start
     check(count - outcomes.delivered, count, "raw produce()+flush()")
     return Sample(count / elapsed, latencies)
+
+
+# --- the minimal pure-Python equivalent of kaffe's futures ----------------------------------
+
+
+class MinimalOutcome:
+    """
+    The minimal equivalent's object per message: it is the delivery callback, and the result.
+
+    It knows the topic and partition from the send, so it reads only what is new in
+    the report (the offset and timestamp) and builds a :class:`kaffe.Delivery`; a
+    failed message keeps its error.
+    """
+
+    __slots__ = ("delivery", "error", "partition", "topic")
+
+    def __init__(self, topic: str, partition: int) -> None:
+        self.topic = topic
+        self.partition = partition
+        self.delivery: kaffe.Delivery | None = None
+        self.error: KafkaError | None = None
+
+    def __call__(self, error: KafkaError | None, report: Any) -> None:
+        if error is None:
+            kind, stamp = report.timestamp()
+            self.delivery = kaffe.Delivery(
+                self.topic, self.partition, report.offset(), stamp if kind else None
+            )
+        else:
+            self.error = error
+
+
+def minimal_send_all(
+    producer: confluent_kafka.Producer,
+    topic: str,
+    partitions_count: int,
+    data: Iterable[tuple[bytes, bytes]],
+) -> list[MinimalOutcome]:
+    """Place, send and keep an outcome object per message, as kaffe's ``produce()`` does."""
+    produce, poll, place = producer.produce, producer.poll, confluent_kafka.consistent
+    outcomes: list[MinimalOutcome] = []
+    keep = outcomes.append
+    for index, (key, value) in enumerate(data):
+        partition = place(key, partitions_count)
+        outcome = MinimalOutcome(topic, partition)
+        keep(outcome)
+        while True:
+            try:
+                produce(topic, value, key, partition, on_delivery=outcome)
+                break
+            except BufferError:
+                poll(0.1)
+        if not index % 1000:
+            poll(0)
+    return outcomes
+
+
+def undelivered(outcomes: Iterable[MinimalOutcome]) -> int:
+    """Every outcome checked: how many messages have no delivery."""
+    return sum(outcome.delivery is None or outcome.error is not None for outcome in outcomes)
+
+
+def minimal_futures(bench: Bench) -> Sample:
+    """
+    The minimal pure-Python equivalent of kaffe's ``produce()`` futures, on raw confluent-kafka.
+
+    Per message: placement by ``confluent_kafka.consistent`` (kaffe's ``crc32``, the
+    bench's strategy), one ``__slots__`` object as the delivery callback, and a
+    :class:`kaffe.Delivery` built in it; every outcome checked after ``flush()``. Warmed
+    up through the same loop.
+    """
+    count = bench.sizes.pipelined
+    producer = confluent_kafka.Producer(raw_config(bench.bootstrap))
+    metadata = producer.list_topics(bench.topic, timeout=30).topics[bench.topic]
+    partitions_count = len(metadata.partitions)
+    warm = minimal_send_all(producer, bench.topic, partitions_count, pairs(WARMUP))
+    if producer.flush(WAIT_LIMIT) or undelivered(warm):
+        raise RuntimeError(f"minimal warm-up: {undelivered(warm)} of {WARMUP} undelivered")
+    del warm
+    data = pairs(count)
+    gc.collect()
+    start = time.perf_counter()
+    outcomes = minimal_send_all(producer, bench.topic, partitions_count, data)
+    producer.flush(WAIT_LIMIT)
+    failed = undelivered(outcomes)  # counts what flush() left undelivered, too
+    elapsed = time.perf_counter() - start
+    check(failed, count, "minimal equivalent")
+    return Sample(count / elapsed)
 
 
 # --- kaffe, threaded face -------------------------------------------------------------------
@@ -968,28 +1115,190 @@ def own_peak_rss_mb() -> float:
     return float("nan")
 
 
-def memory_scenario(bench: Bench, path: str) -> dict[str, float]:
-    result = subprocess.run(
-        [
-            sys.executable,
-            __file__,
-            "--memory-probe",
-            path,
-            "--count",
-            str(bench.sizes.memory),
-            "--bootstrap",
-            bench.bootstrap,
-            "--topic",
-            bench.topic,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"memory probe {path} failed:\n{result.stderr[-2000:]}")
-    return json.loads(result.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+# --- kaffe's builds, each in a child process ------------------------------------------------
+
+
+def kaffe_identity(build: str) -> dict[str, Any]:
+    """
+    Which kaffe this process imported, checked against the build it should run.
+
+    Args:
+        build: ``compiled``, ``pure`` or ``0.2.0``.
+
+    Returns:
+        The build, the package's folder, ``kaffe.__compiled__`` (``None`` when the
+        release has no such name) and the file of ``kaffe._hot`` (``None`` when absent).
+
+    Raises:
+        RuntimeError: This process imported another kaffe: a stale compiled module that
+            left the source running, say, or the installed kaffe in place of 0.2.0.
+    """
+    package = Path(str(kaffe.__file__)).resolve().parent
+    hot = sys.modules.get("kaffe._hot")
+    found: dict[str, Any] = {
+        "package": str(package),
+        "compiled": getattr(kaffe, "__compiled__", None),
+        "hot": None if hot is None else getattr(hot, "__file__", None),
+    }
+    if build == "0.2.0":
+        release = os.environ.get("PYTHONPATH", "").split(os.pathsep)[0]
+        right = (
+            bool(release)
+            and package.is_relative_to(Path(release).resolve())
+            and found["compiled"] is None
+            and importlib.util.find_spec("kaffe._hot") is None
+        )
+    else:
+        right = found["compiled"] is (build == "compiled")
+    if not right:
+        raise RuntimeError(f"expected kaffe {build}, but this process imported {found}")
+    return {"build": build, **found}
+
+
+def export_release(into: Path) -> Path:
+    """
+    Export kaffe 0.2.0's ``src/`` (commit ``RELEASE_COMMIT``) from git; return what to import.
+
+    Raises:
+        Skip: No git checkout holding that commit, or no ``tar``.
+    """
+    try:
+        archive = subprocess.run(
+            ["git", "-C", str(REPO), "archive", "--format=tar", RELEASE_COMMIT, "src"],
+            capture_output=True,
+            check=False,
+        )
+        if archive.returncode != 0:
+            raise Skip(
+                f"kaffe 0.2.0 (commit {RELEASE_COMMIT}) is not in this checkout: "
+                f"{archive.stderr.decode(errors='replace').strip()[:200]}"
+            )
+        subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
+    except (OSError, subprocess.CalledProcessError) as error:
+        raise Skip(f"cannot export kaffe 0.2.0's source: {error}") from None
+    return into / "src"
+
+
+class Launcher:
+    """
+    Runs each side: peers in this process, kaffe's builds each in a fresh child process.
+
+    A child is this script again (``--child KEY --build BUILD``) on the same broker,
+    topic and counts. It checks which kaffe it imported (:func:`kaffe_identity`), runs
+    the side exactly as this process would (warm-up included), and prints its
+    :class:`Sample` as JSON. The environment picks the build, since kaffe reads it once
+    at import: ``KAFFE_PURE_PYTHON=1`` for ``pure``; for ``0.2.0``, ``PYTHONPATH`` put
+    ahead of the installed kaffe onto the release's ``src/``, exported from git once a
+    run. The memory probes run the same way (``--memory-probe``).
+    """
+
+    def __init__(self, bench: Bench, *, quick: bool, in_process: bool) -> None:
+        self.bench = bench
+        self.quick = quick
+        #: Run the compiled build in this process rather than a child (for a profiler).
+        self.in_process = in_process
+        #: What each build's children imported, as they reported it.
+        self.identities: dict[str, dict[str, Any]] = {}
+        self._folder: tempfile.TemporaryDirectory[str] | None = None
+        self._release: Path | Skip | None = None
+
+    def close(self) -> None:
+        """Remove the exported release."""
+        if self._folder is not None:
+            self._folder.cleanup()
+            self._folder = None
+
+    def release(self) -> Path:
+        """Where kaffe 0.2.0's source is, exported on first use."""
+        if self._release is None:
+            self._folder = tempfile.TemporaryDirectory(prefix="kaffe-bench-0.2.0-")
+            try:
+                self._release = export_release(Path(self._folder.name))
+            except Skip as reason:
+                self._release = reason
+        if isinstance(self._release, Skip):
+            raise self._release
+        return self._release
+
+    def environment(self, build: str) -> dict[str, str]:
+        """The environment of a child that runs ``build``."""
+        env = {name: value for name, value in os.environ.items() if name != PURE_VARIABLE}
+        if build == "pure":
+            env[PURE_VARIABLE] = "1"
+        elif build == "0.2.0":
+            env["PYTHONPATH"] = os.pathsep.join(
+                [str(self.release()), *filter(None, [os.environ.get("PYTHONPATH")])]
+            )
+        return env
+
+    def measure(self, side: Side) -> Sample:
+        """One timed run of ``side``."""
+        if side.build is None:
+            return side.run(self.bench)
+        if side.build == "compiled" and self.in_process:
+            self.identities.setdefault("compiled", kaffe_identity("compiled"))
+            return side.run(self.bench)
+        answer = self.child(["--child", side.key, *(["--quick"] if self.quick else [])], side.build)
+        if "skip" in answer:
+            raise Skip(answer["skip"])
+        return Sample(**answer["sample"])
+
+    def memory(self, path: str, build: str) -> dict[str, float]:
+        """RSS growth of a fresh process of ``build`` over the run's memory count on ``path``."""
+        count = str(self.bench.sizes.memory)
+        answer = self.child(["--memory-probe", path, "--count", count], build)
+        return answer["memory"]  # type: ignore[no-any-return]
+
+    def child(self, argv: Sequence[str], build: str) -> dict[str, Any]:
+        """Run this script as a child of ``build``; return its JSON answer."""
+        result = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                *argv,
+                "--build",
+                build,
+                "--bootstrap",
+                self.bench.bootstrap,
+                "--topic",
+                self.bench.topic,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=CHILD_LIMIT,
+            check=False,
+            env=self.environment(build),
+        )
+        if result.returncode != 0:
+            last = [line for line in result.stderr.splitlines() if line.strip()][-3:]
+            raise RuntimeError(
+                f"the {build} child ({' '.join(argv)}) exited with {result.returncode}: "
+                + " / ".join(last)
+            )
+        answer: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+        self.identities.setdefault(build, answer["identity"])
+        return answer
+
+
+def child_main(args: argparse.Namespace) -> int:
+    """``--child`` and ``--memory-probe``: measure one side of one build; print JSON."""
+    identity = kaffe_identity(args.build)
+    if args.memory_probe is not None:
+        memory = memory_probe(args.bootstrap, args.topic, args.memory_probe, args.count)
+        print(json.dumps({"identity": identity, "memory": memory}))
+        return 0
+    sizes = QUICK if args.quick else FULL
+    sides = {side.key: side for c in comparisons(sizes) for side in c.sides}
+    side = sides.get(args.child)
+    if side is None or side.build != args.build:
+        raise SystemExit(f"--child: no side {args.child!r} of build {args.build!r}")
+    answer: dict[str, Any] = {"identity": identity}
+    try:
+        answer["sample"] = asdict(side.run(Bench(args.bootstrap, args.topic, sizes)))
+    except Skip as reason:
+        answer["skip"] = str(reason)
+    print(json.dumps(answer))
+    return 0
 
 
 # --- the scenarios --------------------------------------------------------------------------
@@ -1002,6 +1311,15 @@ class Side:
     key: str
     label: str
     run: Callable[[Bench], Sample]
+    #: Which kaffe build runs it (in a child process); ``None`` for every other side.
+    build: str | None = None
+    #: The kaffe path its builds share (the key without the build), ``""`` otherwise.
+    path: str = ""
+
+    @property
+    def family(self) -> str:
+        """Sides of one family take turns among themselves too."""
+        return self.path or self.key
 
 
 @dataclass(frozen=True)
@@ -1011,6 +1329,34 @@ class Comparison:
     key: str
     group: str
     sides: tuple[Side, ...]
+
+
+def kaffe_sides(path: str, label: str, run: Callable[[Bench], Sample]) -> tuple[Side, ...]:
+    """One kaffe path in every build: rows ``PATH.compiled``, ``PATH.pure`` and ``PATH.0.2.0``."""
+    return tuple(
+        Side(f"{path}.{build}", f"{label} [{BUILD_LABELS[build]}]", run, build, path)
+        for build in BUILDS
+    )
+
+
+def turn_order(sides: Sequence[Side], round_number: int) -> list[Side]:
+    """
+    The order of a comparison's sides in one round.
+
+    The families (a peer, or one kaffe path in its three builds) rotate by one place
+    per round, and so do the builds within a family: no side always goes first, and
+    no build always runs before another.
+    """
+    families: dict[str, list[Side]] = {}
+    for side in sides:
+        families.setdefault(side.family, []).append(side)
+    groups = list(families.values())
+    turn = round_number % len(groups)
+    ordered = []
+    for group in groups[turn:] + groups[:turn]:
+        inner = round_number % len(group)
+        ordered += group[inner:] + group[:inner]
+    return ordered
 
 
 def comparisons(sizes: Sizes) -> list[Comparison]:
@@ -1023,6 +1369,12 @@ def comparisons(sizes: Sizes) -> list[Comparison]:
             (
                 Side("pipelined.raw-callback", "raw produce() + callback, flush()", raw_callback),
                 Side(
+                    "pipelined.minimal",
+                    "minimal pure-Python equivalent of futures (crc32, __slots__ callback, "
+                    "Delivery built)",
+                    minimal_futures,
+                ),
+                *kaffe_sides(
                     "pipelined.kaffe-futures",
                     "kaffe produce() futures, all kept and checked",
                     kaffe_futures,
@@ -1032,7 +1384,7 @@ def comparisons(sizes: Sizes) -> list[Comparison]:
                     f"raw produce_batch, callback per message, chunks of {BATCH_CHUNK:,}",
                     raw_batch,
                 ),
-                Side(
+                *kaffe_sides(
                     "pipelined.kaffe-batches",
                     f"kaffe produce_batch_sync, chunks of {BATCH_CHUNK:,}",
                     kaffe_batches,
@@ -1055,10 +1407,10 @@ def comparisons(sizes: Sizes) -> list[Comparison]:
             "single",
             (
                 Side("single.raw", "raw produce()+flush() per message", raw_sync),
-                Side(
+                *kaffe_sides(
                     "single.kaffe",
-                    "kaffe produce_sync",
-                    lambda bench: kaffe_sync(bench, 1, sizes.single),
+                    "kaffe produce_sync, 1 thread",
+                    partial(kaffe_sync, threads=1, count=sizes.single),
                 ),
                 Side(
                     "single.aiokafka",
@@ -1079,7 +1431,7 @@ def comparisons(sizes: Sizes) -> list[Comparison]:
                 f"asyncio.{level}",
                 "asyncio",
                 (
-                    Side(
+                    *kaffe_sides(
                         f"asyncio.{level}.kaffe",
                         f"kaffe AsyncProducer.produce_sync, {level:,} task(s)",
                         partial(kaffe_async, tasks=level, count=tasks[level]),
@@ -1092,29 +1444,31 @@ def comparisons(sizes: Sizes) -> list[Comparison]:
                 ),
             )
         )
-    for level in KAFFE_THREAD_LEVELS:
-        sides = [
-            Side(
-                f"threads.{level}.kaffe",
-                f"kaffe produce_sync, {level} thread(s)",
-                partial(kaffe_sync, threads=level, count=threads[level]),
+    for level in THREAD_LEVELS:
+        found.append(
+            Comparison(
+                f"threads.{level}",
+                "threads",
+                (
+                    *kaffe_sides(
+                        f"threads.{level}.kaffe",
+                        f"kaffe produce_sync, {level} threads",
+                        partial(kaffe_sync, threads=level, count=threads[level]),
+                    ),
+                    Side(
+                        f"threads.{level}.kafka-python",
+                        f"kafka-python send().get(), {level} threads",
+                        partial(kafka_python_get, threads=level, count=threads[level]),
+                    ),
+                ),
             )
-        ]
-        if level in PEER_THREAD_LEVELS:
-            sides.append(
-                Side(
-                    f"threads.{level}.kafka-python",
-                    f"kafka-python send().get(), {level} threads",
-                    partial(kafka_python_get, threads=level, count=threads[level]),
-                )
-            )
-        found.append(Comparison(f"threads.{level}", "threads", tuple(sides)))
+        )
     found.append(
         Comparison(
             "cli",
             "cli",
             (
-                Side("cli.kaffe", f"kaffe produce, {sizes.cli_lines:,} lines", kaffe_cli),
+                *kaffe_sides("cli.kaffe", f"kaffe produce, {sizes.cli_lines:,} lines", kaffe_cli),
                 Side("cli.kcat", f"kcat -P, {sizes.cli_lines:,} lines", kcat_cli),
             ),
         )
@@ -1158,29 +1512,70 @@ def comparisons(sizes: Sizes) -> list[Comparison]:
 GROUPS = ("pipelined", "single", "asyncio", "threads", "cli", "memory", "observers")
 
 
+def memory_keys() -> dict[str, list[tuple[str, str]]]:
+    """
+    Every name ``--only`` takes for the memory probes, and the (path, build) pairs it means.
+
+    ``memory`` and ``memory.PATH`` mean the builds of ``MEMORY_BUILDS``; a probe of
+    another build runs when named in full (``memory.sync.0.2.0``).
+    """
+    keys: dict[str, list[tuple[str, str]]] = {
+        "memory": [(path, build) for path in MEMORY_PATHS for build in MEMORY_BUILDS]
+    }
+    for path in MEMORY_PATHS:
+        keys[f"memory.{path}"] = [(path, build) for build in MEMORY_BUILDS]
+        for build in BUILDS:
+            keys[f"memory.{path}.{build}"] = [(path, build)]
+    return keys
+
+
 def select(
-    every: Sequence[Comparison], only: Sequence[str] | None, observers: bool
-) -> tuple[list[Comparison], list[str]]:
-    """The comparisons (with only the chosen sides) and the memory paths to probe."""
-    if not only:
-        chosen = [c for c in every if c.group != "observers" or observers]
-        return chosen, list(MEMORY_PATHS)
-    names = set(only)
-    memory = [f"memory.{path}" for path in MEMORY_PATHS]
-    known = {*GROUPS, *memory} | {c.key for c in every} | {s.key for c in every for s in c.sides}
-    unknown = sorted(names - known)
-    if unknown:
-        raise SystemExit(f"--only: unknown scenario(s) {', '.join(unknown)}; see --list")
+    every: Sequence[Comparison],
+    only: Sequence[str] | None,
+    observers: bool,
+    builds: Sequence[str] = BUILDS,
+) -> tuple[list[Comparison], list[tuple[str, str]]]:
+    """
+    The comparisons (with only the chosen sides) and the memory probes (path, build) to run.
+
+    ``only`` names groups, comparisons, kaffe paths (all their builds), rows and memory
+    probes; ``builds`` keeps kaffe's rows and probes of those builds only.
+    """
+    names = set(only or ())
+    memory = memory_keys()
+    if names:
+        known = (
+            {*GROUPS, *memory}
+            | {c.key for c in every}
+            | {s.key for c in every for s in c.sides}
+            | {s.path for c in every for s in c.sides if s.path}
+        )
+        unknown = sorted(names - known)
+        if unknown:
+            raise SystemExit(f"--only: unknown scenario(s) {', '.join(unknown)}; see --list")
     chosen = []
     for comparison in every:
-        if comparison.group in names or comparison.key in names:
-            chosen.append(comparison)
-            continue
-        sides = tuple(side for side in comparison.sides if side.key in names)
+        if not names:
+            whole = comparison.group != "observers" or observers
+        else:
+            whole = comparison.group in names or comparison.key in names
+        sides = tuple(
+            side
+            for side in comparison.sides
+            if (whole or side.key in names or side.path in names)
+            and (side.build is None or side.build in builds)
+        )
         if sides:
             chosen.append(Comparison(comparison.key, comparison.group, sides))
-    paths = [path for path in MEMORY_PATHS if "memory" in names or f"memory.{path}" in names]
-    return chosen, paths
+    wanted = names & set(memory) if names else {"memory"}
+    asked = {probe for name in wanted for probe in memory[name]}
+    probes = [
+        (path, build)
+        for path in MEMORY_PATHS
+        for build in BUILDS
+        if build in builds and (path, build) in asked
+    ]
+    return chosen, probes
 
 
 # --- targets --------------------------------------------------------------------------------
@@ -1188,88 +1583,108 @@ def select(
 
 @dataclass(frozen=True)
 class Target:
-    """One of issue 10's (or 11's) targets: a ratio of two rows' medians, or a limit."""
+    """
+    One of issue 15's (or 11's) targets: a ratio of two rows' medians, or a limit.
+
+    A target with neither minimum nor maximum is a ratio printed for information.
+    """
 
     label: str
     numerator: str
     denominator: str = ""
     minimum: float | None = None
     maximum: float | None = None
-    #: "rate": msg/s; "p50": median latency; "memory": RSS growth in MB.
+    #: "rate": msg/s (of a command line: lines over its wall time); "memory": RSS growth in MB.
     measure: str = "rate"
 
 
+#: Every kaffe path measured in all builds: its row key without the build, and its name.
+KAFFE_PATHS = {
+    "pipelined.kaffe-futures": "produce() futures",
+    "pipelined.kaffe-batches": "produce_batch_sync",
+    "single.kaffe": "produce_sync, 1 thread",
+    **{f"threads.{level}.kaffe": f"produce_sync, {level} threads" for level in THREAD_LEVELS},
+    **{
+        f"asyncio.{level}.kaffe": f"AsyncProducer.produce_sync, {level:,} task(s)"
+        for level in TASK_LEVELS
+    },
+    "cli.kaffe": "kaffe produce",
+}
+
+
 def targets() -> list[Target]:
+    """Issue 15's targets, then the ratios printed for information, then issue 11's."""
     found = [
         Target(
-            "1. batches / raw produce()+callback",
-            "pipelined.kaffe-batches",
-            "pipelined.raw-callback",
-            minimum=1.0,
-        ),
-        Target(
-            "1. batches / Java ProducerPerformance",
-            "pipelined.kaffe-batches",
-            "pipelined.java",
-            minimum=1.0,
-        ),
-        Target(
-            "2. produce() futures / raw produce()+callback",
-            "pipelined.kaffe-futures",
+            "produce() futures / raw produce()+callback",
+            "pipelined.kaffe-futures.compiled",
             "pipelined.raw-callback",
             minimum=0.6,
         ),
-    ]
-    found += [
         Target(
-            f"3. async produce_sync / aiokafka send_and_wait, {level:,} task(s)",
-            f"asyncio.{level}.kaffe",
-            f"asyncio.{level}.aiokafka",
-            minimum=1.5,
-        )
-        for level in TASK_LEVELS
-    ]
-    found += [
-        Target(
-            "3. single awaited message p50: kaffe / aiokafka",
-            "asyncio.1.kaffe",
-            "asyncio.1.aiokafka",
-            maximum=1.0,
-            measure="p50",
+            "produce_batch_sync / raw produce()+callback",
+            "pipelined.kaffe-batches.compiled",
+            "pipelined.raw-callback",
+            minimum=1.0,
         ),
         Target(
-            "4. produce_sync 8 threads / kaffe 1 thread",
-            "threads.8.kaffe",
-            "threads.1.kaffe",
-            minimum=3.0,
-        ),
-    ]
-    found += [
-        Target(
-            f"4. produce_sync {level} threads / kafka-python, {level} threads",
-            f"threads.{level}.kaffe",
-            f"threads.{level}.kafka-python",
-            minimum=3.0,
-        )
-        for level in PEER_THREAD_LEVELS
-    ]
-    found += [
-        Target(
-            "5. produce_sync 1 thread / raw produce()+flush()",
-            "single.kaffe",
+            "produce_sync, 1 thread / raw produce()+flush()",
+            "single.kaffe.compiled",
             "single.raw",
             minimum=1.0,
         ),
-        Target("6. kaffe produce / kcat (kcat's time / kaffe's)", "cli.kaffe", "cli.kcat", 0.5),
     ]
     found += [
         Target(
-            f"7. RSS growth after {{memory}} messages, {path}",
-            f"memory.{path}",
+            f"AsyncProducer.produce_sync / aiokafka send_and_wait, {level:,} task(s)",
+            f"asyncio.{level}.kaffe.compiled",
+            f"asyncio.{level}.aiokafka",
+            minimum=1.2 if level == 1 else 1.5,
+        )
+        for level in TASK_LEVELS
+    ]
+    found.append(
+        Target(
+            "kaffe produce / kcat -P, {cli} lines (kcat's time / kaffe's)",
+            "cli.kaffe.compiled",
+            "cli.kcat",
+            minimum=0.5,
+        )
+    )
+    found += [
+        Target(f"pure-Python mode / kaffe 0.2.0, {name}", f"{path}.pure", f"{path}.0.2.0", 1.0)
+        for path, name in KAFFE_PATHS.items()
+    ]
+    found += [
+        Target(
+            f"RSS growth after {{memory}} messages, {path}, {BUILD_LABELS[build]}",
+            f"memory.{path}.{build}",
             maximum=RSS_LIMIT_MB,
             measure="memory",
         )
         for path in MEMORY_PATHS
+        for build in ("compiled", "pure")
+    ]
+    found += [
+        Target(
+            "minimal pure-Python equivalent / raw produce()+callback",
+            "pipelined.minimal",
+            "pipelined.raw-callback",
+        ),
+        Target(
+            "produce() futures, compiled / minimal pure-Python equivalent",
+            "pipelined.kaffe-futures.compiled",
+            "pipelined.minimal",
+        ),
+        Target(
+            "produce() futures, pure Python / minimal pure-Python equivalent",
+            "pipelined.kaffe-futures.pure",
+            "pipelined.minimal",
+        ),
+    ]
+    found += [
+        Target(f"compiled / pure Python, {name}", f"{path}.compiled", f"{path}.pure")
+        for path, name in KAFFE_PATHS.items()
     ]
     found += [
         Target(
@@ -1426,9 +1841,9 @@ def delete_topic(bootstrap: str, topic: str) -> None:
 
 
 def run(
-    bench: Bench,
+    launcher: Launcher,
     chosen: Sequence[Comparison],
-    memory_paths: Sequence[str],
+    memory_probes: Sequence[tuple[str, str]],
     rounds: int,
     observers_note: str | None,
     say: Callable[[str], None],
@@ -1445,14 +1860,13 @@ def run(
             skipped.add(row.key)
     for round_number in range(rounds):
         for comparison in chosen:
-            turn = round_number % len(comparison.sides)
-            for side in comparison.sides[turn:] + comparison.sides[:turn]:
+            for side in turn_order(comparison.sides, round_number):
                 row = rows[side.key]
                 if side.key in skipped:
                     continue
                 began = time.monotonic()
                 try:
-                    sample = side.run(bench)
+                    sample = launcher.measure(side)
                 except Skip as reason:
                     row.note = f"skipped: {reason}"
                     skipped.add(side.key)
@@ -1472,13 +1886,20 @@ def run(
                     f" [{time.monotonic() - began:.1f} s]"
                 )
     memory: dict[str, Any] = {}
-    for path in memory_paths:
-        say(f"memory: {bench.sizes.memory:,} messages, {MEMORY_PATHS[path]}, fresh process")
+    for path, build in memory_probes:
+        name = f"{path}.{build}"
+        say(
+            f"memory: {launcher.bench.sizes.memory:,} messages, {MEMORY_PATHS[path]}, "
+            f"{BUILD_LABELS[build]}, fresh process"
+        )
+        began = time.monotonic()
         try:
-            memory[path] = memory_scenario(bench, path)
+            memory[name] = launcher.memory(path, build)
+        except Skip as reason:
+            memory[name] = {"note": f"skipped: {reason}"[:600]}
         except Exception as error:
-            memory[path] = {"note": f"failed: {error}"[:600]}
-        say(f"memory: {path}: {memory[path]}")
+            memory[name] = {"note": f"failed: {error}"[:600]}
+        say(f"memory: {name}: {memory[name]} [{time.monotonic() - began:.1f} s]")
     return {"rows": rows, "memory": memory}
 
 
@@ -1487,6 +1908,7 @@ def evaluate(rows: dict[str, Row], memory: dict[str, Any], sizes: Sizes) -> list
     found = []
     for target in targets():
         label = target.label.replace("{memory}", f"{sizes.memory:,}")
+        label = label.replace("{cli}", f"{sizes.cli_lines:,}")
         entry: dict[str, Any] = {
             "target": label,
             "minimum": target.minimum,
@@ -1504,16 +1926,14 @@ def evaluate(rows: dict[str, Row], memory: dict[str, Any], sizes: Sizes) -> list
             top, bottom = rows.get(target.numerator), rows.get(target.denominator)
             if top is None or bottom is None:
                 continue
-            if target.measure == "p50":
-                a, b = top.p50_ms, bottom.p50_ms
-                entry["detail"] = f"{_ms(a)} vs {_ms(b)}"
-            else:
-                a, b = top.rate, bottom.rate
+            a, b = top.rate, bottom.rate
             value = a / b if a is not None and b else None
             if value is None:
                 entry["detail"] = top.note or bottom.note or "not measured"
         entry["value"] = value
-        if value is None:
+        if target.minimum is None and target.maximum is None:
+            entry["verdict"] = "info"
+        elif value is None:
             entry["verdict"] = "n/a"
         elif target.minimum is not None:
             entry["verdict"] = "PASS" if value >= target.minimum else "MISS"
@@ -1522,10 +1942,6 @@ def evaluate(rows: dict[str, Row], memory: dict[str, Any], sizes: Sizes) -> list
             entry["verdict"] = "PASS" if value <= target.maximum else "MISS"
         found.append(entry)
     return found
-
-
-def _ms(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f} ms"
 
 
 # --- reporting ------------------------------------------------------------------------------
@@ -1643,6 +2059,8 @@ def show(report: dict[str, Any], rows: dict[str, Row]) -> None:
         f"keyed values, acks=all + idempotence everywhere, warm-up {WARMUP:,} messages, "
         f"{report['rounds']} round(s), median shown"
     )
+    for build, identity in report["kaffe_builds"].items():
+        print(f"kaffe build {build}: {describe_build(identity)}")
     body = []
     for row in rows.values():
         rate = row.rate
@@ -1679,12 +2097,14 @@ def show(report: dict[str, Any], rows: dict[str, Row]) -> None:
     if report["memory"]:
         print()
         memory_body = []
-        for path, result in report["memory"].items():
+        for name, result in report["memory"].items():
+            path, build = name.split(".", 1)
+            what = f"{MEMORY_PATHS[path]} [{BUILD_LABELS[build]}]"
             if "rss_growth_mb" in result:
                 memory_body.append(
                     [
-                        path,
-                        MEMORY_PATHS[path],
+                        name,
+                        what,
                         f"{result['rss_before_mb']:.0f} -> {result['rss_after_mb']:.0f}",
                         f"{result['rss_growth_mb']:+.1f}",
                         f"{result['peak_rss_mb']:.0f}",
@@ -1692,7 +2112,7 @@ def show(report: dict[str, Any], rows: dict[str, Row]) -> None:
                     ]
                 )
             else:
-                memory_body.append([path, MEMORY_PATHS[path], result.get("note", ""), "", "", ""])
+                memory_body.append([name, what, result.get("note", ""), "", "", ""])
         print(
             table(
                 ["memory", "path", "RSS MB", "growth MB", "peak MB", "msg/s"],
@@ -1700,10 +2120,11 @@ def show(report: dict[str, Any], rows: dict[str, Row]) -> None:
                 [False, False, True, True, True, True],
             )
         )
-    if report["targets"]:
+    goals = [entry for entry in report["targets"] if entry["verdict"] != "info"]
+    if goals:
         print()
         target_body = []
-        for entry in report["targets"]:
+        for entry in goals:
             value = entry["value"]
             if entry["measure"] == "memory":
                 shown = "-" if value is None else f"{value:+.1f} MB"
@@ -1724,9 +2145,33 @@ def show(report: dict[str, Any], rows: dict[str, Row]) -> None:
                 [False, True, True, False, False],
             )
         )
+    information = [entry for entry in report["targets"] if entry["verdict"] == "info"]
+    if information:
+        print()
+        print(
+            table(
+                ["for information", "ratio", "note"],
+                [
+                    [
+                        entry["target"],
+                        "-" if entry["value"] is None else f"{entry['value']:.2f}x",
+                        entry.get("detail", ""),
+                    ]
+                    for entry in information
+                ],
+                [False, True, False],
+            )
+        )
     for note in report["notes"]:
         print(f"note: {note}")
     print(f"load average at end {_loads(report['load_average_end'])}")
+
+
+def describe_build(identity: dict[str, Any]) -> str:
+    """What a build's children imported: the package, and the per-message module if any."""
+    hot = identity.get("hot")
+    module = "no kaffe._hot" if hot is None else f"kaffe._hot from {Path(hot).name}"
+    return f"{identity['package']} ({module})"
 
 
 def _loads(values: Sequence[float]) -> str:
@@ -1735,12 +2180,16 @@ def _loads(values: Sequence[float]) -> str:
 
 def list_scenarios(every: Sequence[Comparison]) -> None:
     print("groups: " + ", ".join(GROUPS))
+    print("kaffe paths (every build): " + ", ".join(KAFFE_PATHS))
+    print("builds (--kaffe): " + ", ".join(BUILDS))
     for comparison in every:
         print(f"{comparison.key}  ({comparison.group})")
         for side in comparison.sides:
-            print(f"    {side.key:<32} {side.label}")
+            print(f"    {side.key:<36} {side.label}")
     for path, label in MEMORY_PATHS.items():
-        print(f"memory.{path:<25} {label} (with --only memory)")
+        print(f"memory.{path}  (memory)")
+        for build in BUILDS:
+            print(f"    {f'memory.{path}.{build}':<36} {label} [{BUILD_LABELS[build]}]")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -1750,20 +2199,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="two rounds of small counts")
     parser.add_argument("--rounds", type=int, default=None, help="rounds (default 3, quick 2)")
     parser.add_argument(
-        "--only", default=None, help="comma-separated groups, comparisons or rows (see --list)"
+        "--only",
+        default=None,
+        help="comma-separated groups, comparisons, kaffe paths or rows (see --list)",
+    )
+    parser.add_argument(
+        "--kaffe",
+        default=",".join(BUILDS),
+        help=f"comma-separated kaffe builds to run (default: {','.join(BUILDS)})",
+    )
+    parser.add_argument(
+        "--in-process",
+        action="store_true",
+        help="run kaffe compiled in this process, not a child (e.g. under a profiler)",
     )
     parser.add_argument("--observers", action="store_true", help="add issue 11's overhead group")
     parser.add_argument("--list", action="store_true", help="print the scenario names and exit")
     parser.add_argument("--json", type=Path, default=None, help="where to write the results")
     parser.add_argument("--bootstrap", default=None, help="use this broker, not scripts/kafka")
+    parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--memory-probe", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--build", default=None, choices=BUILDS, help=argparse.SUPPRESS)
     parser.add_argument("--count", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--topic", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.memory_probe is not None:
-        result = memory_probe(args.bootstrap, args.topic, args.memory_probe, args.count)
-        print(json.dumps(result))
-        return 0
+    if args.child is not None or args.memory_probe is not None:
+        if args.build is None or args.bootstrap is None or args.topic is None:
+            parser.error("--child and --memory-probe need --build, --bootstrap and --topic")
+        return child_main(args)
+    builds = [name.strip() for name in args.kaffe.split(",") if name.strip()]
+    if not builds or set(builds) - set(BUILDS):
+        parser.error(f"--kaffe takes some of {', '.join(BUILDS)}, not {args.kaffe!r}")
     sizes = QUICK if args.quick else FULL
     every = comparisons(sizes)
     if args.list:
@@ -1773,7 +2239,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if rounds < 1:
         parser.error("--rounds must be at least 1")
     only = [name.strip() for name in args.only.split(",") if name.strip()] if args.only else None
-    chosen, memory_paths = select(every, only, args.observers)
+    chosen, memory_probes = select(every, only, args.observers, builds)
 
     started = datetime.datetime.now(datetime.timezone.utc)
     clock_start = time.monotonic()
@@ -1805,6 +2271,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             "distinct_keys": len(KEYS),
             "warmup_messages": WARMUP,
             "kaffe_strategy": STRATEGY,
+            "kaffe_builds": list(builds),
+            "kaffe_release_commit": RELEASE_COMMIT,
+            "compiled_in_process": args.in_process,
             "raw_confluent": {
                 k: v for k, v in raw_config(bootstrap).items() if "bootstrap" not in k
             },
@@ -1813,10 +2282,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         "versions": versions(),
     }
     say(f"topic {topic} on {bootstrap}; {len(chosen)} comparison(s), {rounds} round(s)")
+    launcher = Launcher(bench, quick=args.quick, in_process=args.in_process)
     try:
-        measured = run(bench, chosen, memory_paths, rounds, observers_note, say)
+        measured = run(launcher, chosen, memory_probes, rounds, observers_note, say)
     finally:
+        launcher.close()
         delete_topic(bootstrap, topic)
+    report["kaffe_builds"] = {
+        build: launcher.identities[build] for build in BUILDS if build in launcher.identities
+    }
     rows: dict[str, Row] = measured["rows"]
     report["memory"] = measured["memory"]
     report["targets"] = evaluate(rows, measured["memory"], sizes)
