@@ -28,7 +28,6 @@ from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 
 PACKAGE = Path("src") / "kaffe"
 SOURCE = PACKAGE / "_hot.py"
-DIGEST = PACKAGE / "_hot.source-sha256"
 _OFF = frozenset({"", "0", "false", "no", "off"})
 
 
@@ -50,7 +49,13 @@ def _compile(root: Path, into: Path) -> list[Path]:
         os.chdir(root)  # mypy finds the package (and pyproject's settings) from here
         try:
             extensions = mypycify(
-                [str(SOURCE), "--ignore-missing-imports", "--follow-imports=silent"],
+                [
+                    str(SOURCE),
+                    "--ignore-missing-imports",
+                    "--follow-imports=silent",
+                    # A cache of its own: builds for several Pythons may run at once.
+                    f"--cache-dir={Path(work) / 'mypy-cache'}",
+                ],
                 opt_level="3",
                 target_dir=str(Path(work) / "c"),
             )
@@ -82,20 +87,15 @@ class CompiledHotPath(BuildHookInterface):  # type: ignore[type-arg]
         if self.target_name != "wheel":
             return
         root = Path(self.root)
-        editable = version == "editable"
         if os.environ.get("KAFFE_PURE_PYTHON", "").strip().lower() not in _OFF:
             self.app.display_info("kaffe: KAFFE_PURE_PYTHON is set; building the pure-Python path")
             return
-        digest = hashlib.sha256((root / SOURCE).read_bytes()).hexdigest()
-        in_place = [root / PACKAGE / name for name in _extension_names()]
-        if editable and all(path.is_file() for path in in_place) and _recorded(root) == digest:
-            return  # compiled from this very source already
         try:
-            if editable:
-                _compile(root, root / PACKAGE)
-                (root / DIGEST).write_text(digest + "\n")
-                return
-            built = _compile(root, Path(tempfile.mkdtemp(prefix="kaffe-wheel-")))
+            if version == "editable":
+                self._compile_in_place(root)
+            else:
+                for path in _compile(root, Path(tempfile.mkdtemp(prefix="kaffe-wheel-"))):
+                    build_data["force_include"][str(path)] = f"kaffe/{path.name}"
         except Exception as error:  # no compiler, no headers: the source runs instead
             reason = f"{type(error).__name__}: {error}".splitlines()[0]
             self.app.display_warning(
@@ -103,19 +103,33 @@ class CompiledHotPath(BuildHookInterface):  # type: ignore[type-arg]
                 "runs its pure-Python source, which behaves the same but is slower. "
                 "Install a C compiler and reinstall to compile it."
             )
-            if editable:  # never leave a stale module beside the source
-                for path in in_place:
-                    path.unlink(missing_ok=True)
-                (root / DIGEST).unlink(missing_ok=True)
             return
-        for path in built:
-            build_data["force_include"][str(path)] = f"kaffe/{path.name}"
+        # A wheel for this Python and platform only (an editable one too, so that caches
+        # of built wheels keep one per Python).
         build_data["pure_python"] = False
         build_data["infer_tag"] = True
 
+    def _compile_in_place(self, root: Path) -> None:
+        """Compile into ``src/kaffe/`` for an editable install, unless it is up to date."""
+        in_place = [root / PACKAGE / name for name in _extension_names()]
+        recorded = root / PACKAGE / _digest_name()
+        digest = hashlib.sha256((root / SOURCE).read_bytes()).hexdigest()
+        if all(path.is_file() for path in in_place) and _read(recorded) == digest:
+            return  # compiled from this very source already
+        for path in [*in_place, recorded]:  # never leave a stale module beside the source
+            path.unlink(missing_ok=True)
+        _compile(root, root / PACKAGE)
+        recorded.write_text(digest + "\n")
 
-def _recorded(root: Path) -> str:
+
+def _digest_name() -> str:
+    """Where an editable build records the digest of the source it compiled, per Python."""
+    suffix = str(sysconfig.get_config_var("EXT_SUFFIX")).rsplit(".", 1)[0]
+    return f"_hot{suffix}.source-sha256"
+
+
+def _read(path: Path) -> str:
     try:
-        return (root / DIGEST).read_text().strip()
+        return path.read_text().strip()
     except OSError:
         return ""

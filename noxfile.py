@@ -36,6 +36,12 @@ os.environ["PATH"] = os.pathsep.join(
     [*(str(path.parent) for path in PYTHONS.values()), os.environ.get("PATH", "")]
 )
 
+#: Fails unless the session's kaffe runs its per-message path compiled, as its wheel does.
+_REQUIRE_COMPILED = (
+    "import kaffe, sys; "
+    "sys.exit(0 if kaffe.__compiled__ else 'kaffe was installed without its compiled path')"
+)
+
 nox.options.sessions = ["unit"]
 nox.options.default_venv_backend = "uv|venv"
 nox.options.reuse_venv = "yes"
@@ -45,7 +51,11 @@ nox.options.error_on_missing_interpreters = True
 @nox.session(python=VERSIONS)
 def unit(session: nox.Session) -> None:
     """The unit tests (no broker), with only what they need installed."""
-    session.install("--quiet", "--editable", ".[test]")
+    # Installed as a wheel, built for this Python: its compiled per-message path is the
+    # one a user installs. (Editable builds would share one cached build among Pythons.)
+    again = ["--reinstall-package", "kaffe"] if session.venv_backend == "uv" else []
+    session.install("--quiet", *again, ".[test]")
+    session.run("python", "-c", _REQUIRE_COMPILED)
     session.run("pytest", "--quiet", "-p", "no:cacheprovider", *UNIT_TESTS, *session.posargs)
 
 

@@ -571,7 +571,7 @@ def test_a_future_starts_running_and_cannot_be_cancelled() -> None:
     assert not future.cancel()
     assert not future.cancelled()
     assert "pending" in repr(future)
-    with pytest.raises(TimeoutError):
+    with pytest.raises(concurrent.futures.TimeoutError):
         future.result(timeout=0)
 
 

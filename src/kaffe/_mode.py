@@ -25,6 +25,7 @@ import importlib.util
 import logging
 import os
 import sys
+import sysconfig
 from collections.abc import Mapping
 from pathlib import Path
 from types import ModuleType
@@ -41,9 +42,11 @@ __all__ = [
 PURE_PYTHON_VARIABLE = "KAFFE_PURE_PYTHON"
 #: The module that holds the per-message path.
 MODULE = "kaffe._hot"
-#: Written beside the compiled module by an editable build: the digest of the source
-#: it was compiled from.
-SOURCE_DIGEST_FILE = "_hot.source-sha256"
+#: Written beside the compiled module by an editable build, one per Python: the digest
+#: of the source it was compiled from.
+SOURCE_DIGEST_FILE = (
+    "_hot" + str(sysconfig.get_config_var("EXT_SUFFIX")).rsplit(".", 1)[0] + ".source-sha256"
+)
 _OFF = frozenset({"", "0", "false", "no", "off"})
 
 logger = logging.getLogger("kaffe")

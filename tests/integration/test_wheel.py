@@ -3,8 +3,12 @@ The released artefacts: ``python -m build`` makes them, ``twine check`` passes t
 wheel alone, installed into a clean virtualenv on the oldest and the newest supported
 Python found here, produces to the test broker.
 
+A wheel holds kaffe's compiled per-message path, so it is made for one Python: the one
+that builds it. Each Python's wheel is built from the sdist, by that Python.
+
 The virtualenvs are made by the standard library's ``venv`` from each interpreter; uv
-(of the dev extra) installs into them when it is there, for speed, else their own pip.
+(of the dev extra) builds and installs into them when it is there, for speed, else their
+own pip.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import json
 import shutil
 import subprocess
 import sys
+import sysconfig
 import zipfile
 from collections.abc import Callable
 from email.message import Message
@@ -38,6 +43,7 @@ with kaffe.Producer(endpoints=endpoints, topics=[topic]) as producer:
     delivery = producer.produce_sync("wheel", "from Python %d.%d" % sys.version_info[:2])
 print(json.dumps({
     "file": kaffe.__file__,
+    "compiled": kaffe.__compiled__,
     "version": importlib.metadata.version("kaffe"),
     "typed": importlib.resources.files("kaffe").joinpath("py.typed").is_file(),
     "partition": delivery.partition,
@@ -83,8 +89,14 @@ def _metadata(wheel: Path) -> tuple[list[str], Message]:
     return names, email.parser.Parser().parsestr(text)
 
 
+def _tag() -> str:
+    """The wheel tag of this Python, such as ``cp311``."""
+    major, minor = sys.version_info[:2]
+    return f"cp{major}{minor}"
+
+
 def test_build_makes_an_sdist_and_a_wheel_that_pass_twine_check(dist: Path) -> None:
-    sdist, wheel = _one(dist, "kaffe-*.tar.gz"), _one(dist, "kaffe-*-py3-none-any.whl")
+    sdist, wheel = _one(dist, "kaffe-*.tar.gz"), _one(dist, f"kaffe-*-{_tag()}-{_tag()}-*.whl")
     output = _run(sys.executable, "-m", "twine", "check", "--strict", sdist, wheel)
     assert output.count("PASSED") == 2, output
 
@@ -95,6 +107,10 @@ def test_the_wheel_ships_the_package_typed_with_its_license_and_complete_metadat
     names, metadata = _metadata(_one(dist, "kaffe-*.whl"))
     assert "kaffe/py.typed" in names
     assert "kaffe/__init__.py" in names
+    # The compiled per-message path (mypyc makes a module and its native library), and its
+    # source, the pure-Python fallback.
+    suffix = sysconfig.get_config_var("EXT_SUFFIX")
+    assert {f"kaffe/_hot{suffix}", f"kaffe/_hot__mypyc{suffix}", "kaffe/_hot.py"} <= set(names)
     assert all(name.startswith(("kaffe/", "kaffe-")) for name in names), names
     assert any(name.endswith(".dist-info/licenses/LICENSE") for name in names)
     assert metadata["License-Expression"] == "Apache-2.0"
@@ -127,18 +143,27 @@ def test_the_wheel_alone_installs_into_a_clean_virtualenv_and_produces(
     topic: str,
     read_back: Callable[[str], list[Record]],
 ) -> None:
-    wheel = _one(dist, "kaffe-*.whl")
+    sdist = _one(dist, "kaffe-*.tar.gz")
+    interpreter = find_pythons()[version]
+    wheels = tmp_path / "wheels"
     venv = tmp_path / f"venv-{version}"
     python = venv / "bin" / "python"
     if UV:
-        _run(find_pythons()[version], "-m", "venv", "--without-pip", venv)
+        _run(UV, "build", "--quiet", "--wheel", "--python", interpreter, "-o", wheels, sdist)
+        wheel = _one(wheels, "kaffe-*.whl")
+        _run(interpreter, "-m", "venv", "--without-pip", venv)
         _run(UV, "pip", "install", "--quiet", "--python", python, wheel)
     else:
-        _run(find_pythons()[version], "-m", "venv", venv)
+        _run(interpreter, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", wheels, sdist)
+        wheel = _one(wheels, "kaffe-*.whl")
+        _run(interpreter, "-m", "venv", venv)
         _run(python, "-m", "pip", "install", "--quiet", wheel)
+    tag = "cp" + version.replace(".", "")
+    assert f"-{tag}-{tag}-" in wheel.name, wheel  # made for that Python
     # -I: isolated from the working tree, PYTHON* variables and the user's site-packages.
     outcome = json.loads(_run(python, "-I", "-c", PRODUCE, bootstrap, topic, cwd=tmp_path))
     assert Path(outcome["file"]).is_relative_to(venv), outcome
+    assert outcome["compiled"] is True
     assert outcome["typed"] is True
     assert wheel.name.startswith(f"kaffe-{outcome['version']}-")
     records = read_back(topic)
