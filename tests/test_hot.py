@@ -42,6 +42,10 @@ from kaffe._hot import (
 VECTORS_FILE = Path(__file__).resolve().parent / "data" / "partition-vectors.json"
 
 
+def _message(partition: int) -> kaffe.OutgoingMessage:
+    return kaffe.OutgoingMessage("events", partition, b"k", b"v", None, None)
+
+
 def _core(**options: Any) -> Core:
     config = kaffe.ProducerConfig(endpoints="127.0.0.1:9", topics=["events", "audit"], **options)
     core = Core(config)
@@ -364,7 +368,7 @@ def test_a_closed_path_takes_no_plain_call(engine: Engine) -> None:
 def _built(engine: Engine, values: list[bytes]) -> tuple[Batch, list[Any], list[Any]]:
     messages = engine.core.batch("events", [(b"k", value) for value in values])
     batch = Batch(len(messages))
-    return batch, messages, batch.slots(engine.core)
+    return batch, messages, batch.slots(engine.core, messages)
 
 
 def test_a_batch_larger_than_the_queue_is_offered_again_in_order(engine: Engine) -> None:
@@ -457,7 +461,7 @@ def test_a_batch_with_an_item_that_is_not_plain_sends_nothing_and_goes_to_the_co
 def test_a_batch_completes_exactly_once_however_many_threads_settle_it() -> None:
     core = _core()
     batch = ThreadBatch(4_000)
-    slots = batch.slots(core)
+    slots = batch.slots(core, [_message(0)] * 4_000)
     failures: list[BaseException] = []
 
     def settle(part: list[Any]) -> None:
@@ -481,7 +485,7 @@ def test_a_batch_completes_exactly_once_however_many_threads_settle_it() -> None
 def test_a_batch_reports_messages_without_an_outcome_as_timed_out() -> None:
     core = _core()
     batch = Batch(2)
-    batch.slots(core)[0](None, _Report("events", 0, 0))
+    batch.slots(core, [_message(0), _message(1)])[0](None, _Report("events", 0, 0))
     with pytest.raises(kaffe.BatchProduceError) as raised:
         batch_result(batch, "events")
     assert raised.value.failed == [1]
@@ -554,6 +558,19 @@ def test_observers_hear_of_each_outcome_once_with_their_context() -> None:
     delivery = kaffe.Delivery("events", 1, 7, None)
     assert observer.calls == [("send", message), ("outcome", ("context", delivery))]
     assert waiter.result() == delivery
+
+
+def test_a_delivery_made_on_the_path_is_a_delivery_like_any_other() -> None:
+    delivery = _hot.new_delivery("events", 2, 41, None)
+    assert type(delivery) is kaffe.Delivery
+    assert delivery == kaffe.Delivery("events", 2, 41)
+    assert (delivery.topic, delivery.partition, delivery.offset, delivery.timestamp) == (
+        "events",
+        2,
+        41,
+        None,
+    )
+    assert delivery._asdict()["offset"] == 41
 
 
 # --- futures ----------------------------------------------------------------------------
@@ -659,7 +676,7 @@ def test_outcomes_from_another_thread_reach_the_loop_in_one_burst() -> None:
         loop = asyncio.get_running_loop()
         hand_off = LoopHandOff(loop)
         core = _core()
-        waiters = [LoopWaiter(core, loop.create_future(), hand_off) for _ in range(50)]
+        waiters = [LoopWaiter(core, "events", 0, loop.create_future(), hand_off) for _ in range(50)]
         scheduled: list[int] = []
         original = loop.call_soon_threadsafe
 
@@ -686,7 +703,9 @@ def test_outcomes_from_another_thread_reach_the_loop_in_one_burst() -> None:
 def test_an_outcome_for_a_cancelled_asyncio_future_is_dropped() -> None:
     async def run() -> None:
         loop = asyncio.get_running_loop()
-        waiter = LoopWaiter(_core(), loop.create_future(), LoopHandOff(loop, on_loop=True))
+        waiter = LoopWaiter(
+            _core(), "events", 0, loop.create_future(), LoopHandOff(loop, on_loop=True)
+        )
         waiter.future.cancel()
         waiter(None, _Report("events", 0, 0))
         assert waiter.future.cancelled()

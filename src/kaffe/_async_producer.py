@@ -217,7 +217,9 @@ class AsyncProducer(ProducerBase):
         loop = self._loop
         assert loop is not None
         assert self._hand_off is not None
-        waiter = LoopWaiter(self._core, loop.create_future(), self._hand_off)
+        waiter = LoopWaiter(
+            self._core, message.topic, message.partition, loop.create_future(), self._hand_off
+        )
         if not path.send((message,), (waiter,), None, started):
             await self._hand_over_when_room(message, waiter, started)
         return waiter
@@ -415,7 +417,7 @@ class AsyncProducer(ProducerBase):
         batch = LoopBatch(len(built), loop.create_future(), hand_off)
         waiting.append(None)
         try:
-            await asyncio.to_thread(path.send, built, batch.slots(core), wait, started)
+            await asyncio.to_thread(path.send, built, batch.slots(core, built), wait, started)
             return await self._batch_outcome(batch, name)
         finally:
             waiting.pop()

@@ -81,8 +81,8 @@ __all__ = [
     "TopicState",
     "Waiter",
     "announce",
-    "delivery_of",
     "md5_of_bytes",
+    "new_delivery",
     "place",
 ]
 
@@ -377,12 +377,15 @@ def place(
 # --- outcomes ---------------------------------------------------------------------------
 
 
-def delivery_of(report: Any) -> Delivery:
-    """The :class:`~kaffe.Delivery` of a delivery report."""
-    timestamp: tuple[int, Any] = report.timestamp()
-    return Delivery(
-        report.topic(), report.partition(), report.offset(), timestamp[1] if timestamp[0] else None
-    )
+def new_delivery(topic: str, partition: int, offset: int, timestamp: int | None) -> Delivery:
+    """
+    A :class:`~kaffe.Delivery`, made the way ``Delivery._make`` makes one.
+
+    That is ``tuple.__new__`` on the ``Delivery`` type: the same object as
+    ``Delivery(...)`` returns, without the Python-level call of a NamedTuple's
+    ``__new__``, which costs more than the rest of settling a message.
+    """
+    return tuple.__new__(Delivery, (topic, partition, offset, timestamp))
 
 
 class Observation:
@@ -419,12 +422,16 @@ class Waiter:
 
     Attributes:
         core: The core of the producer that sent the message (``kaffe._core.Core``).
+        topic: The topic the message was sent to.
+        partition: The partition it was sent to (librdkafka keeps the one it is given).
         observed: What the observers keep for the message until its outcome, or
             ``None`` while no observer watches it.
     """
 
-    def __init__(self, core: Any) -> None:
+    def __init__(self, core: Any, topic: str, partition: int) -> None:
         self.core = core
+        self.topic = topic
+        self.partition = partition
         self.observed: Observation | None = None
 
     def __call__(self, error: Any, report: Any) -> None:
@@ -433,7 +440,7 @@ class Waiter:
             if observed is None:
                 self.acknowledged(report)
                 return
-            delivery = delivery_of(report)
+            delivery = self.delivery_from(report)
             self.observed = None
             self.core.observers.outcome(
                 observed.contexts, observed.message, delivery, observed.started
@@ -450,9 +457,16 @@ class Waiter:
             )
         self.reject(failure)
 
+    def delivery_from(self, report: Any) -> Delivery:
+        """The :class:`~kaffe.Delivery` of the message's delivery report."""
+        timestamp: tuple[int, Any] = report.timestamp()
+        return new_delivery(
+            self.topic, self.partition, report.offset(), timestamp[1] if timestamp[0] else None
+        )
+
     def acknowledged(self, report: Any) -> None:
         """The message was acknowledged, and no observer watches it: settle from the report."""
-        self.resolve(delivery_of(report))
+        self.resolve(self.delivery_from(report))
 
     def resolve(self, delivery: Delivery) -> None:
         """The message was acknowledged."""
@@ -464,19 +478,13 @@ class Waiter:
 
 
 class SyncWaiter(Waiter):
-    """
-    Where the outcome of one ``produce_sync`` lands; its lock opens when it does.
-
-    Attributes:
-        topic: The topic the message was sent to, for a timeout's error.
-        partition: The partition it was sent to.
-    """
+    """Where the outcome of one ``produce_sync`` lands; its lock opens when it does."""
 
     def __init__(self, core: Any, topic: str, partition: int) -> None:
         self.core = core  # the base's fields, set here: one call less per message
-        self.observed = None
         self.topic = topic
         self.partition = partition
+        self.observed = None
         self.done = False
         self.delivery: Delivery | None = None
         self.error: KaffeError | None = None
@@ -519,8 +527,6 @@ class FutureWaiter(Waiter):
     are only checked for an error.
 
     Attributes:
-        topic: The topic the message was sent to.
-        partition: The partition it was sent to.
         settled: True once the outcome is in.
         future: The future, while something waits on it through the machinery of
             ``concurrent.futures.Future``; ``None`` otherwise (no reference cycle).
@@ -528,9 +534,9 @@ class FutureWaiter(Waiter):
 
     def __init__(self, core: Any, topic: str, partition: int) -> None:
         self.core = core  # the base's fields, set here: one call less per message
-        self.observed = None
         self.topic = topic
         self.partition = partition
+        self.observed = None
         self.offset = -1
         self.timestamp: int | None = None
         self.delivery: Delivery | None = None
@@ -565,7 +571,7 @@ class FutureWaiter(Waiter):
         """The delivery of a settled, acknowledged message."""
         delivery = self.delivery
         if delivery is None:
-            delivery = self.delivery = Delivery(
+            delivery = self.delivery = new_delivery(
                 self.topic, self.partition, self.offset, self.timestamp
             )
         return delivery
@@ -739,9 +745,12 @@ class Batch:
         #: the batch, once.
         self._settled = itertools.count(1)
 
-    def slots(self, core: Any) -> list[BatchSlot]:
+    def slots(self, core: Any, messages: Sequence[OutgoingMessage]) -> list[BatchSlot]:
         """One waiter per message of the batch."""
-        return [BatchSlot(core, self, index) for index in range(self.size)]
+        return [
+            BatchSlot(core, message.topic, message.partition, self, index)
+            for index, message in enumerate(messages)
+        ]
 
     def is_done(self) -> bool:
         """True once every message of the batch has its outcome."""
@@ -761,8 +770,10 @@ class Batch:
 class BatchSlot(Waiter):
     """The waiter of one message of a :class:`Batch`."""
 
-    def __init__(self, core: Any, batch: Batch, index: int) -> None:
+    def __init__(self, core: Any, topic: str, partition: int, batch: Batch, index: int) -> None:
         self.core = core  # the base's fields, set here: one call less per message
+        self.topic = topic
+        self.partition = partition
         self.observed = None
         self.batch = batch
         self.index = index
@@ -849,8 +860,17 @@ class LoopWaiter(Waiter):
             face offers it again, without blocking the loop); else ``None``.
     """
 
-    def __init__(self, core: Any, future: asyncio.Future[Delivery], hand_off: LoopHandOff) -> None:
+    def __init__(
+        self,
+        core: Any,
+        topic: str,
+        partition: int,
+        future: asyncio.Future[Delivery],
+        hand_off: LoopHandOff,
+    ) -> None:
         self.core = core  # the base's fields, set here: one call less per message
+        self.topic = topic
+        self.partition = partition
         self.observed = None
         self.future = future
         self.hand_off = hand_off
@@ -1079,7 +1099,7 @@ class HotPath:
         key = args[-2]
         value = args[-1]
         topic = state.name
-        waiter = LoopWaiter(self.core, hand_off.loop.create_future(), hand_off)
+        waiter = LoopWaiter(self.core, topic, partition, hand_off.loop.create_future(), hand_off)
         if self._offer(topic, partition, key, value, waiter, False) is not None:
             message = OutgoingMessage(topic, partition, key, value, None, None)
             if not self.send((message,), (waiter,), None):
@@ -1113,7 +1133,7 @@ class HotPath:
             return False  # placing has memory (a cursor): the core places those, once
         count = state.partitions_count
         key_hash = placer.key_hash
-        groups: dict[tuple[str, int], Group] = {}
+        groups: dict[int, Group] = {}
         core = self.core
         for index, item in enumerate(items):
             if type(item) is not tuple or len(item) != 2:
@@ -1130,13 +1150,13 @@ class HotPath:
             kind = type(value)
             if not (kind is bytes or value is None or (kind is str and value.isascii())):
                 return False
-            slot = BatchSlot(core, batch, index)
-            group = groups.get((topic, partition))
+            slot = BatchSlot(core, topic, partition, batch, index)
+            group = groups.get(partition)
             if group is None:
-                group = groups[topic, partition] = ([], [])
+                group = groups[partition] = ([], [])
             group[0].append({"key": key, "value": value, "callback": slot})
             group[1].append(slot)
-        self._send_groups(groups, wait, serving)
+        self._send_groups({(topic, part): group for part, group in groups.items()}, wait, serving)
         return True
 
     # --- the hand-over -------------------------------------------------------------------

@@ -343,7 +343,7 @@ class Producer(ProducerBase):
         batch = ThreadBatch(len(built))
         waiting.append(None)
         try:
-            path.send(built, batch.slots(core), wait, started, serving=True)
+            path.send(built, batch.slots(core, built), wait, started, serving=True)
             self._wait_for(batch)
         finally:
             waiting.pop()

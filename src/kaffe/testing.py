@@ -188,7 +188,7 @@ class _Recorder:
     def _record_batch(self, messages: list[OutgoingMessage]) -> list[Delivery]:
         started = now()
         batch = Batch(len(messages))
-        for message, slot in zip(messages, batch.slots(self._core), strict=True):
+        for message, slot in zip(messages, batch.slots(self._core, messages), strict=True):
             self._record(message, slot, started)
         return batch_result(batch, messages[0].topic)
 
@@ -343,7 +343,9 @@ class AsyncRecordingProducer(_Recorder):
         message = self._message(args, headers, timestamp)
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Delivery] = loop.create_future()
-        waiter = LoopWaiter(self._core, future, LoopHandOff(loop, on_loop=True))
+        waiter = LoopWaiter(
+            self._core, message.topic, message.partition, future, LoopHandOff(loop, on_loop=True)
+        )
         self._record(message, waiter, started)
         return future
 

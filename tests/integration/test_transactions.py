@@ -58,8 +58,44 @@ def committed_values(bootstrap: str, topic: str) -> list[bytes]:
 
 
 def _read(bootstrap: str, topic: str, timeout: float) -> list[Record]:
+    _wait_until_settled(bootstrap, topic, timeout)
     read_committed: dict[str, Any] = {"isolation.level": "read_committed"}
     return read_topic(bootstrap, topic, timeout=timeout, **read_committed)
+
+
+def _wait_until_settled(bootstrap: str, topic: str, timeout: float) -> None:
+    """
+    Wait until no transaction is open on the topic: its last stable offset is its end.
+
+    A commit (or an abort) returns once the transaction coordinator decided it; the
+    markers that end the transaction in each partition follow. Until they are written,
+    a read_committed consumer stops at the last stable offset, before the transaction.
+    """
+    ends: dict[str, dict[int, int]] = {}
+    deadline = time.monotonic() + timeout
+    while True:
+        for isolation in ("read_uncommitted", "read_committed"):
+            consumer = Consumer(
+                {
+                    "bootstrap.servers": bootstrap,
+                    "group.id": f"kaffe-test-{uuid.uuid4().hex}",
+                    "isolation.level": isolation,
+                }
+            )
+            try:
+                metadata = consumer.list_topics(topic, timeout=timeout).topics[topic]
+                ends[isolation] = {
+                    partition: consumer.get_watermark_offsets(
+                        TopicPartition(topic, partition), timeout=timeout
+                    )[1]
+                    for partition in metadata.partitions
+                }
+            finally:
+                consumer.close()
+        if ends["read_committed"] == ends["read_uncommitted"]:
+            return
+        assert time.monotonic() < deadline, f"a transaction stayed open on {topic}: {ends}"
+        time.sleep(0.05)
 
 
 @pytest.fixture
