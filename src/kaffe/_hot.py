@@ -59,8 +59,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BATCH_CHUNK",
+    "CALLER_SERVES",
     "DEFAULT_STICKY_BATCH_BYTES",
+    "POLLER_SERVES",
     "SERVE_EVERY",
+    "THREAD_SERVES",
     "Batch",
     "BatchSlot",
     "CursorPlacer",
@@ -96,6 +99,13 @@ SERVE_EVERY: Final = 256
 _SERVE_MASK: Final = SERVE_EVERY - 1
 #: Messages per ``produce_batch`` call.
 BATCH_CHUNK: Final = 10_000
+#: Who serves the delivery reports of messages just handed over: the producing thread
+#: now and then (every :data:`SERVE_EVERY` messages), and the poller meanwhile;
+THREAD_SERVES: Final = 0
+#: the caller, right after (a lone ``produce_sync`` caller), so the poller sleeps on;
+CALLER_SERVES: Final = 1
+#: the poller alone: the event loop never waits for the poll lock.
+POLLER_SERVES: Final = 2
 #: What ``rk.produce`` raises for a message it refused for its content.
 _REFUSED: Final = (TypeError, OverflowError, UnicodeEncodeError, ValueError)
 #: Everything ``rk.produce`` raises for a message it did not take.
@@ -1045,7 +1055,7 @@ class HotPath:
         value = args[-1]
         topic = state.name
         waiter = FutureWaiter(self.core, topic, partition)
-        if self._offer(topic, partition, key, value, waiter, False) is not None:
+        if self._offer(topic, partition, key, value, waiter, THREAD_SERVES) is not None:
             # Not taken: wait for room (up to queue_full_timeout), or refuse it and raise.
             message = OutgoingMessage(topic, partition, key, value, None, None)
             self.send((message,), (waiter,), self.queue_full_timeout)
@@ -1074,7 +1084,8 @@ class HotPath:
         value = args[-1]
         topic = state.name
         waiter = SyncWaiter(self.core, topic, partition)
-        if self._offer(topic, partition, key, value, waiter, serving) is not None:
+        who = CALLER_SERVES if serving else THREAD_SERVES
+        if self._offer(topic, partition, key, value, waiter, who) is not None:
             message = OutgoingMessage(topic, partition, key, value, None, None)
             self.send((message,), (waiter,), self.queue_full_timeout, serving=serving)
         return waiter
@@ -1100,7 +1111,7 @@ class HotPath:
         value = args[-1]
         topic = state.name
         waiter = LoopWaiter(self.core, topic, partition, hand_off.loop.create_future(), hand_off)
-        if self._offer(topic, partition, key, value, waiter, False) is not None:
+        if self._offer(topic, partition, key, value, waiter, POLLER_SERVES) is not None:
             message = OutgoingMessage(topic, partition, key, value, None, None)
             if not self.send((message,), (waiter,), None):
                 waiter.queued = message  # the face offers it again, without blocking the loop
@@ -1156,7 +1167,8 @@ class HotPath:
                 group = groups[partition] = ([], [])
             group[0].append({"key": key, "value": value, "callback": slot})
             group[1].append(slot)
-        self._send_groups({(topic, part): group for part, group in groups.items()}, wait, serving)
+        who = CALLER_SERVES if serving else THREAD_SERVES
+        self._send_groups({(topic, part): group for part, group in groups.items()}, wait, who)
         return True
 
     # --- the hand-over -------------------------------------------------------------------
@@ -1168,7 +1180,7 @@ class HotPath:
         key: Any,
         value: Any,
         waiter: Waiter,
-        serving: bool,
+        serving: int,
         headers: list[tuple[str, Any]] | None = None,
         timestamp: int | None = None,
     ) -> Exception | None:
@@ -1181,7 +1193,8 @@ class HotPath:
             key: The key as sent.
             value: The value as sent.
             waiter: The message's delivery callback.
-            serving: True when the caller serves delivery reports itself right after.
+            serving: Who serves its delivery report: :data:`THREAD_SERVES`,
+                :data:`CALLER_SERVES` or :data:`POLLER_SERVES`.
             headers: The headers, if any.
             timestamp: The timestamp, if any.
 
@@ -1203,21 +1216,28 @@ class HotPath:
         finally:
             self._leave()
         # _handed_over(1, serving), written out: this runs once per message.
-        produced = self.produced + 1
-        self.produced = produced
-        if not produced & _SERVE_MASK:
-            self.engine.serve_inline()
-        if not (serving or self.poller_busy or self.wake_pending):
+        if serving != POLLER_SERVES:
+            produced = self.produced + 1
+            self.produced = produced
+            if not produced & _SERVE_MASK:
+                self.engine.serve_inline()
+        if serving != CALLER_SERVES and not (self.poller_busy or self.wake_pending):
             self.engine.wake_poller()  # someone must serve the reports still to come
         return None
 
-    def _handed_over(self, count: int, serving: bool) -> None:
-        """Count messages handed over; serve ready reports now and then; wake the poller."""
-        produced = self.produced
-        self.produced = produced + count
-        if (produced ^ (produced + count)) & ~_SERVE_MASK:
-            self.engine.serve_inline()
-        if not (serving or self.poller_busy or self.wake_pending):
+    def _handed_over(self, count: int, serving: int) -> None:
+        """
+        Count messages handed over; serve ready reports now and then; wake the poller.
+
+        ``produced`` counts only what threads that serve inline handed over: the poller
+        leaves the serving to them while it grows fast.
+        """
+        if serving != POLLER_SERVES:
+            produced = self.produced
+            self.produced = produced + count
+            if (produced ^ (produced + count)) & ~_SERVE_MASK:
+                self.engine.serve_inline()
+        if serving != CALLER_SERVES and not (self.poller_busy or self.wake_pending):
             self.engine.wake_poller()  # someone must serve the reports still to come
 
     def send(
@@ -1252,7 +1272,8 @@ class HotPath:
             started: When the produce call began (for the observers).
             serving: True when the caller serves delivery reports itself right after
                 (a synchronous caller leads the serving): the poller is then left asleep,
-                sparing a thread hand-off.
+                sparing a thread hand-off. With ``wait`` ``None`` (the event loop), the
+                poller serves alone.
 
         Returns:
             How many messages were handed over or refused: 0 only when ``wait`` is
@@ -1262,6 +1283,7 @@ class HotPath:
             KaffeError: A single message could not be handed over (it was also
                 refused through its waiter).
         """
+        who = POLLER_SERVES if wait is None else CALLER_SERVES if serving else THREAD_SERVES
         self._enter(None)
         try:
             if not self.open:
@@ -1275,7 +1297,7 @@ class HotPath:
                             announce(observers, message, waiter, started)
                 groups = _partition_groups(messages, waiters)
                 if groups is not None:
-                    self._send_groups(groups, wait, serving)
+                    self._send_groups(groups, wait, who)
                     return len(messages)
             stuck = False  # once a message stayed stuck in a full queue, refuse the rest
             for message, waiter in zip(messages, waiters, strict=True):
@@ -1286,7 +1308,7 @@ class HotPath:
                 error: KaffeError | None = None
                 while not stuck:
                     refusal = self._offer(
-                        topic, partition, key, value, waiter, serving, headers, timestamp
+                        topic, partition, key, value, waiter, who, headers, timestamp
                     )
                     if refusal is None:
                         break
@@ -1320,9 +1342,7 @@ class HotPath:
         finally:
             self._leave()
 
-    def _send_groups(
-        self, groups: dict[tuple[str, int], Group], wait: float, serving: bool
-    ) -> None:
+    def _send_groups(self, groups: dict[tuple[str, int], Group], wait: float, serving: int) -> None:
         """``produce_batch`` each partition's records, in order, waiting out a full queue."""
         produce_batch = self.rk.produce_batch
         for (topic, partition), (records, group_waiters) in groups.items():
