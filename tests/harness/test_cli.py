@@ -80,6 +80,7 @@ def test_the_script_lists_every_command_in_its_help() -> None:
     for command in (
         "up", "down", "status", "logs", "kill", "stop", "start", "bootstrap", "classpath",
         "heroku-env", "sasl-env", "oauth-env", "dump-log", "pause", "resume", "fault", "heal",
+        "prepare",
     ):  # fmt: skip
         assert re.search(rf"^    {command}\s", result.stdout, re.MULTILINE), command
 

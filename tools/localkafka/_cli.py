@@ -48,6 +48,7 @@ from localkafka._report import (
     EXIT_USAGE,
     HarnessError,
     fail,
+    info,
 )
 from localkafka._services import (
     TOXIPROXY,
@@ -64,7 +65,7 @@ from localkafka._state import (
     load_state,
     parse_security,
 )
-from localkafka._toxiproxy import FAULT_KINDS, Fault
+from localkafka._toxiproxy import FAULT_KINDS, Fault, ensure_server
 
 __all__ = ["build_parser", "main"]
 
@@ -279,6 +280,14 @@ def cmd_bootstrap(args: argparse.Namespace) -> int:
 def cmd_classpath(args: argparse.Namespace) -> int:
     """Print the Kafka classpath (fetching the jars on first use)."""
     print(resolve_classpath(Layout.from_environment()))
+    return 0
+
+
+def cmd_prepare(args: argparse.Namespace) -> int:
+    """Fetch the Kafka jars and build Toxiproxy now, so that later commands start at once."""
+    resolve_classpath(Layout.from_environment())
+    ensure_server()
+    info("ready: the Kafka jars and Toxiproxy are in their caches")
     return 0
 
 
@@ -614,6 +623,14 @@ def build_parser() -> argparse.ArgumentParser:
         "classpath",
         cmd_classpath,
         "print the Java classpath of the pinned Kafka (for tools such as ProducerPerformance)",
+    )
+    add(
+        "prepare",
+        cmd_prepare,
+        "fetch the Kafka jars (Maven) and build Toxiproxy (go install) into their caches",
+        "Fetch the Kafka jars pinned in tools/kafka/pom.xml with Maven and build Toxiproxy "
+        "with go install, as the first `up` (and `up --proxied`) would; scripts/test runs it "
+        "in the background while the linters run.",
     )
     dump = add(
         "dump-log",
