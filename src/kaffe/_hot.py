@@ -438,11 +438,14 @@ class Waiter:
             ``None`` while no observer watches it.
     """
 
+    #: Set only on an observed producer's waiters (see :func:`announce`): as a default
+    #: here, a plain call's waiter spends nothing on it.
+    observed: Observation | None = None
+
     def __init__(self, core: Any, topic: str, partition: int) -> None:
         self.core = core
         self.topic = topic
         self.partition = partition
-        self.observed: Observation | None = None
 
     def __call__(self, error: Any, report: Any) -> None:
         observed = self.observed
@@ -470,9 +473,9 @@ class Waiter:
     def delivery_from(self, report: Any) -> Delivery:
         """The :class:`~kaffe.Delivery` of the message's delivery report."""
         timestamp: tuple[int, Any] = report.timestamp()
-        return new_delivery(
-            self.topic, self.partition, report.offset(), timestamp[1] if timestamp[0] else None
-        )
+        stamp = timestamp[1] if timestamp[0] else None
+        # new_delivery(...), written out: this runs once per message.
+        return tuple.__new__(Delivery, (self.topic, self.partition, report.offset(), stamp))
 
     def acknowledged(self, report: Any) -> None:
         """The message was acknowledged, and no observer watches it: settle from the report."""
@@ -494,7 +497,6 @@ class SyncWaiter(Waiter):
         self.core = core  # the base's fields, set here: one call less per message
         self.topic = topic
         self.partition = partition
-        self.observed = None
         self.done = False
         self.delivery: Delivery | None = None
         self.error: KaffeError | None = None
@@ -546,7 +548,6 @@ class FutureWaiter(Waiter):
         self.core = core  # the base's fields, set here: one call less per message
         self.topic = topic
         self.partition = partition
-        self.observed = None
         self.offset = -1
         self.timestamp: int | None = None
         self.delivery: Delivery | None = None
@@ -784,15 +785,24 @@ class BatchSlot(Waiter):
         self.core = core  # the base's fields, set here: one call less per message
         self.topic = topic
         self.partition = partition
-        self.observed = None
         self.batch = batch
         self.index = index
+
+    def acknowledged(self, report: Any) -> None:
+        # Waiter's, with delivery_from written out: this runs once per message.
+        timestamp: tuple[int, Any] = report.timestamp()
+        stamp = timestamp[1] if timestamp[0] else None
+        self.resolve(tuple.__new__(Delivery, (self.topic, self.partition, report.offset(), stamp)))
 
     def resolve(self, delivery: Delivery) -> None:
         """Record the delivery at the message's index."""
         batch = self.batch
         batch.deliveries[self.index] = delivery
-        batch.settled_one()
+        # batch.settled_one(), written out: this runs once per message.
+        settled: int = next(batch._settled)
+        if settled == batch.size:
+            batch.finished = True
+            batch.complete()
 
     def reject(self, error: KaffeError) -> None:
         """Record the error at the message's index."""
@@ -881,7 +891,6 @@ class LoopWaiter(Waiter):
         self.core = core  # the base's fields, set here: one call less per message
         self.topic = topic
         self.partition = partition
-        self.observed = None
         self.future = future
         self.hand_off = hand_off
         self.queued: OutgoingMessage | None = None
@@ -908,8 +917,8 @@ class LoopBatch(Batch):
 # --- hand-over --------------------------------------------------------------------------
 
 
-#: One ``produce_batch`` call's worth of records, and their waiters.
-Group = tuple[list[dict[str, Any]], list[Waiter]]
+#: One partition's ``produce_batch`` records: key, value and the waiter as ``callback``.
+Group = list[dict[str, Any]]
 
 
 class HotPath:
@@ -1149,8 +1158,7 @@ class HotPath:
         for index, item in enumerate(items):
             if type(item) is not tuple or len(item) != 2:
                 return False
-            key = item[0]
-            value = item[1]
+            key, value = item
             kind = type(key)
             if kind is bytes:
                 partition: int = key_hash(key, count)
@@ -1164,9 +1172,8 @@ class HotPath:
             slot = BatchSlot(core, topic, partition, batch, index)
             group = groups.get(partition)
             if group is None:
-                group = groups[partition] = ([], [])
-            group[0].append({"key": key, "value": value, "callback": slot})
-            group[1].append(slot)
+                group = groups[partition] = []
+            group.append({"key": key, "value": value, "callback": slot})
         who = CALLER_SERVES if serving else THREAD_SERVES
         self._send_groups({(topic, part): group for part, group in groups.items()}, wait, who)
         return True
@@ -1345,7 +1352,7 @@ class HotPath:
     def _send_groups(self, groups: dict[tuple[str, int], Group], wait: float, serving: int) -> None:
         """``produce_batch`` each partition's records, in order, waiting out a full queue."""
         produce_batch = self.rk.produce_batch
-        for (topic, partition), (records, group_waiters) in groups.items():
+        for (topic, partition), records in groups.items():
             start = 0
             deadline = 0.0
             while start < len(records):
@@ -1355,7 +1362,7 @@ class HotPath:
                     full_from = (
                         len(chunk)
                         if taken == len(chunk)
-                        else self._refusals(topic, partition, chunk, group_waiters, start)
+                        else self._refusals(topic, partition, chunk)
                     )
                 except BufferError:  # current versions mark the records instead
                     taken = full_from = 0
@@ -1363,8 +1370,8 @@ class HotPath:
                     error = translate_kafka_error(
                         failure.args[0], topic=topic, partition=partition, secrets=self.secrets
                     )
-                    for waiter in group_waiters[start : start + len(chunk)]:
-                        waiter(error, None)
+                    for record in chunk:
+                        record["callback"](error, None)
                     taken = 0
                     full_from = len(chunk)
                 if taken:
@@ -1380,18 +1387,11 @@ class HotPath:
                     deadline = time.monotonic() + wait
                 if not self.engine.wait_for_room_until(deadline):
                     error = _queue_full(topic, partition, self.queue_full_timeout)
-                    for waiter in group_waiters[start:]:
-                        waiter(error, None)
+                    for record in records[start:]:
+                        record["callback"](error, None)
                     break
 
-    def _refusals(
-        self,
-        topic: str,
-        partition: int,
-        chunk: list[dict[str, Any]],
-        waiters: list[Waiter],
-        start: int,
-    ) -> int:
+    def _refusals(self, topic: str, partition: int, chunk: list[dict[str, Any]]) -> int:
         """
         Fail the records of a ``produce_batch`` call refused for their own sake.
 
@@ -1405,7 +1405,7 @@ class HotPath:
                 continue
             if is_queue_full(refusal):
                 return index
-            waiters[start + index](
+            record["callback"](
                 translate_kafka_error(
                     refusal, topic=topic, partition=partition, secrets=self.secrets
                 ),
@@ -1430,9 +1430,8 @@ def _partition_groups(
         place_key = (message.topic, message.partition)
         group = groups.get(place_key)
         if group is None:
-            group = groups[place_key] = ([], [])
-        group[0].append({"key": message.key, "value": message.value, "callback": waiter})
-        group[1].append(waiter)
+            group = groups[place_key] = []
+        group.append({"key": message.key, "value": message.value, "callback": waiter})
     return groups
 
 
