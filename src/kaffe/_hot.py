@@ -27,6 +27,7 @@ What is here:
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import contextlib
 import hashlib
@@ -37,7 +38,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from confluent_kafka import KafkaError, KafkaException
 from mypy_extensions import mypyc_attr
@@ -53,9 +54,6 @@ from ._errors import (
 )
 from ._on_demand import MachineryOnDemand
 from ._types import Delivery, OutgoingMessage
-
-if TYPE_CHECKING:
-    import asyncio
 
 __all__ = [
     "BATCH_CHUNK",
@@ -1119,7 +1117,9 @@ class HotPath:
         key = args[-2]
         value = args[-1]
         topic = state.name
-        waiter = LoopWaiter(self.core, topic, partition, hand_off.loop.create_future(), hand_off)
+        # asyncio.Future(loop=...) is what loop.create_future() returns, without its call.
+        future: asyncio.Future[Delivery] = asyncio.Future(loop=hand_off.loop)
+        waiter = LoopWaiter(self.core, topic, partition, future, hand_off)
         if self._offer(topic, partition, key, value, waiter, POLLER_SERVES) is not None:
             message = OutgoingMessage(topic, partition, key, value, None, None)
             if not self.send((message,), (waiter,), None):
