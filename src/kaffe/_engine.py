@@ -94,6 +94,8 @@ _RELEASE_WAIT = 5.0
 #: Seconds between looks for a refused TLS handshake or SASL login while waiting for
 #: metadata: librdkafka retries a refused login forever, so waiting longer cannot help.
 _REFUSAL_CHECK_INTERVAL = 0.5
+#: Seconds to wait before asking again for metadata after a broker closed the connection.
+_CLOSED_CONNECTION_PAUSE = 0.05
 #: Seconds between looks, while the handle is created, for a token provider's failure.
 _PROVIDER_CHECK = 0.05
 #: Seconds between looks for room while librdkafka's queue is full.
@@ -919,8 +921,13 @@ class Engine:
                     raise translate_kafka_error(
                         refusal, topic=topic or None, secrets=self.secrets
                     ) from None
-                if wait >= remaining or not is_metadata_timeout(error.args[0]):
+                # A timeout, or a connection the broker closed (as it does when it refuses
+                # a login, sometimes before the refusal reaches error_cb): look again, until
+                # the deadline.
+                if wait >= remaining or not is_connection_failure(error.args[0]):
                     raise
+                if not is_metadata_timeout(error.args[0]):
+                    time.sleep(min(_CLOSED_CONNECTION_PAUSE, remaining))
             finally:
                 users.pop()
 
