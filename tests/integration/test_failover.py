@@ -151,8 +151,48 @@ def order_violations(outcomes: Iterable[Outcome], records: list[Record]) -> list
     return problems
 
 
+class Watched:
+    """A load whose outcomes a test watches: waits on them, counts them."""
+
+    outcomes: list[Outcome]
+
+    def wait_for(
+        self, what: str, condition: Callable[[list[Outcome]], bool], timeout: float = PROGRESS_WAIT
+    ) -> None:
+        """Wait until ``condition(outcomes so far)`` holds."""
+        deadline = time.monotonic() + timeout
+        while not condition(list(self.outcomes)):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no {what} within {timeout:g}s: {self.summary()}")
+            time.sleep(0.05)
+
+    def acked_since(
+        self, since: float, at_least: int, partition: int | None = None
+    ) -> Callable[[list[Outcome]], bool]:
+        """Condition: ``at_least`` calls started after ``since`` were acknowledged."""
+
+        def reached(outcomes: list[Outcome]) -> bool:
+            acked = sum(
+                1
+                for o in outcomes
+                if o.delivery is not None
+                and o.started > since
+                and (partition is None or o.partition == partition)
+            )
+            return acked >= at_least
+
+        return reached
+
+    def summary(self) -> str:
+        """Acknowledged and raised so far, with the error types seen."""
+        outcomes = list(self.outcomes)
+        errors = collections.Counter(type(o.error).__name__ for o in outcomes if o.error)
+        acked = sum(o.delivery is not None for o in outcomes)
+        return f"{acked} acknowledged, {len(outcomes) - acked} raised {dict(errors)}"
+
+
 @dataclass
-class SyncLoad:
+class SyncLoad(Watched):
     """``THREADS`` threads calling ``produce_sync`` in a loop, over every partition."""
 
     producer: kaffe.Producer
@@ -199,39 +239,84 @@ class SyncLoad:
         hung = [worker.name for worker in self._workers if worker.is_alive()]
         assert not hung, f"produce_sync calls still running {limit:g}s after stop: {hung}"
 
-    def wait_for(
-        self, what: str, condition: Callable[[list[Outcome]], bool], timeout: float = PROGRESS_WAIT
-    ) -> None:
-        """Wait until ``condition(outcomes so far)`` holds."""
-        deadline = time.monotonic() + timeout
-        while not condition(list(self.outcomes)):
-            if time.monotonic() > deadline:
-                raise AssertionError(f"no {what} within {timeout:g}s: {self.summary()}")
-            time.sleep(0.05)
 
-    def acked_since(
-        self, since: float, at_least: int, partition: int | None = None
-    ) -> Callable[[list[Outcome]], bool]:
-        """Condition: ``at_least`` calls started after ``since`` were acknowledged."""
+class AsyncLoad(Watched):
+    """
+    ``THREADS`` tasks awaiting ``AsyncProducer.produce_sync`` in a loop, over every partition.
 
-        def reached(outcomes: list[Outcome]) -> bool:
-            acked = sum(
-                1
-                for o in outcomes
-                if o.delivery is not None
-                and o.started > since
-                and (partition is None or o.partition == partition)
+    The producer and its tasks run on an event loop of their own thread, so the test
+    drives this load like a :class:`SyncLoad`. Once stopped, the same producer sends one
+    more message to every partition (``after``).
+    """
+
+    def __init__(self, bootstrap: str, topic: str, delivery_timeout: float) -> None:
+        self.bootstrap = bootstrap
+        self.topic = topic
+        self.delivery_timeout = delivery_timeout
+        self.outcomes: list[Outcome] = []
+        self.after: list[kaffe.Delivery] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="async-load")
+        self._failure: BaseException | None = None
+
+    def start(self) -> None:
+        """Start the loop's thread and wait until its producer is started."""
+        self._thread.start()
+        assert self._ready.wait(PROGRESS_WAIT), "the asyncio load did not start"
+        if self._failure is not None:
+            raise self._failure
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(self._main())
+        except BaseException as error:
+            self._failure = error
+            self._ready.set()
+
+    async def _main(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        async with kaffe.AsyncProducer(
+            endpoints=self.bootstrap, topics=[self.topic], delivery_timeout=self.delivery_timeout
+        ) as producer:
+            tasks = [asyncio.create_task(self._worker(producer, n)) for n in range(THREADS)]
+            self._ready.set()
+            await self._stop.wait()
+            await asyncio.wait_for(
+                asyncio.gather(*tasks), self.delivery_timeout + DELIVERY_GRACE + 10
             )
-            return acked >= at_least
+            for partition in range(PARTITIONS):
+                self.after.append(await producer.produce_sync(self.topic, partition, b"", b"after"))
 
-        return reached
+    async def _worker(self, producer: kaffe.AsyncProducer, task: int) -> None:
+        assert self._stop is not None
+        seq = 0
+        while not self._stop.is_set():
+            partition = (task + seq) % PARTITIONS
+            value = f"t{task}-{seq}".encode()
+            started = time.monotonic()
+            try:
+                delivery = await producer.produce_sync(self.topic, partition, b"", value)
+            except Exception as error:
+                self.outcomes.append(
+                    Outcome(value, task, seq, partition, started, time.monotonic(), error=error)
+                )
+            else:
+                self.outcomes.append(
+                    Outcome(value, task, seq, partition, started, time.monotonic(), delivery)
+                )
+            seq += 1
 
-    def summary(self) -> str:
-        """Acknowledged and raised so far, with the error types seen."""
-        outcomes = list(self.outcomes)
-        errors = collections.Counter(type(o.error).__name__ for o in outcomes if o.error)
-        acked = sum(o.delivery is not None for o in outcomes)
-        return f"{acked} acknowledged, {len(outcomes) - acked} raised {dict(errors)}"
+    def stop(self) -> None:
+        """Stop the tasks, send the ``after`` messages, and end the loop's thread."""
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(timeout=self.delivery_timeout + DELIVERY_GRACE + PROGRESS_WAIT)
+        assert not self._thread.is_alive(), "the asyncio load did not stop"
+        if self._failure is not None:
+            raise self._failure
 
 
 def _report(capsys: pytest.CaptureFixture[str], name: str, counts: Counts, seconds: float) -> None:
@@ -421,47 +506,62 @@ def test_pipelined_produce_keeps_partition_order_across_a_leader_change(
 # --- the whole cluster down ---------------------------------------------------------------
 
 
-def test_whole_cluster_down_raises_delivery_timeout_then_the_same_producer_recovers(
+def test_whole_cluster_down_raises_delivery_timeout_then_the_same_producers_recover(
     healthy_cluster: ReplicatedCluster, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    # Both faces at once, each on a topic of its own, through one outage.
     cluster = healthy_cluster
     began = time.monotonic()
-    topic = cluster.create_topic(PARTITIONS)
+    sync_topic, async_topic = cluster.create_topic(PARTITIONS), cluster.create_topic(PARTITIONS)
     with kaffe.Producer(
-        endpoints=cluster.bootstrap, topics=[topic], delivery_timeout=OUTAGE_DELIVERY_TIMEOUT
+        endpoints=cluster.bootstrap, topics=[sync_topic], delivery_timeout=OUTAGE_DELIVERY_TIMEOUT
     ) as producer:
-        load = SyncLoad(producer, topic)
-        load.start()
+        loads = (
+            SyncLoad(producer, sync_topic),
+            AsyncLoad(cluster.bootstrap, async_topic, OUTAGE_DELIVERY_TIMEOUT),
+        )
         try:
-            load.wait_for("warm-up", load.acked_since(0, 200))
+            for load in loads:
+                load.start()
+            for load in loads:
+                load.wait_for("warm-up", load.acked_since(0, 200))
             for node in NODES:
                 cluster.kill(node)
             down = time.monotonic()
 
-            def every_thread_raised_since_down(outcomes: list[Outcome]) -> bool:
+            def every_worker_raised_since_down(outcomes: list[Outcome]) -> bool:
                 return len({o.thread for o in outcomes if o.error and o.started > down}) == THREADS
 
-            load.wait_for(
-                "timeout in every thread",
-                every_thread_raised_since_down,
-                timeout=OUTAGE_DELIVERY_TIMEOUT + DELIVERY_GRACE + 10,
-            )
+            for load in loads:
+                load.wait_for(
+                    "timeout in every worker",
+                    every_worker_raised_since_down,
+                    timeout=OUTAGE_DELIVERY_TIMEOUT + DELIVERY_GRACE + 10,
+                )
             cluster.up()
             back = time.monotonic()
 
-            def every_thread_acked_since_back(outcomes: list[Outcome]) -> bool:
+            def every_worker_acked_since_back(outcomes: list[Outcome]) -> bool:
                 return (
                     len({o.thread for o in outcomes if o.delivery and o.started > back}) == THREADS
                 )
 
-            load.wait_for("recovery in every thread", every_thread_acked_since_back)
+            for load in loads:
+                load.wait_for("recovery in every worker", every_worker_acked_since_back)
         finally:
-            load.stop()
-        # Without being rebuilt, the producer reaches every partition again.
+            for load in reversed(loads):
+                load.stop()
+        # Without being rebuilt, both producers reach every partition again.
         for partition in range(PARTITIONS):
-            assert producer.produce_sync(topic, partition, b"", b"after").partition == partition
+            assert (
+                producer.produce_sync(sync_topic, partition, b"", b"after").partition == partition
+            )
+    assert [delivery.partition for delivery in loads[1].after] == list(range(PARTITIONS))
 
-    _check_outage(cluster, topic, load.outcomes, capsys, "whole cluster down", began)
+    _check_outage(cluster, sync_topic, loads[0].outcomes, capsys, "whole cluster down", began)
+    _check_outage(
+        cluster, async_topic, loads[1].outcomes, capsys, "whole cluster down, asyncio", began
+    )
 
 
 def test_the_event_loop_never_waits_for_metadata_while_the_cluster_is_down(
@@ -504,83 +604,6 @@ def test_the_event_loop_never_waits_for_metadata_while_the_cluster_is_down(
     lateness = asyncio.run(main())
     assert len(lateness) > 100
     assert max(lateness) <= 0.050, sorted(lateness)[-5:]
-
-
-def test_whole_cluster_down_raises_delivery_timeout_then_the_same_async_producer_recovers(
-    healthy_cluster: ReplicatedCluster, capsys: pytest.CaptureFixture[str]
-) -> None:
-    cluster = healthy_cluster
-    began = time.monotonic()
-    topic = cluster.create_topic(PARTITIONS)
-    outcomes: list[Outcome] = []
-
-    async def wait_for(
-        what: str, condition: Callable[[list[Outcome]], bool], timeout: float
-    ) -> None:
-        deadline = time.monotonic() + timeout
-        while not condition(outcomes):
-            assert time.monotonic() < deadline, f"no {what} within {timeout:g}s"
-            await asyncio.sleep(0.05)
-
-    async def main() -> None:
-        async with kaffe.AsyncProducer(
-            endpoints=cluster.bootstrap, topics=[topic], delivery_timeout=OUTAGE_DELIVERY_TIMEOUT
-        ) as producer:
-            stop = asyncio.Event()
-
-            async def worker(task: int) -> None:
-                seq = 0
-                while not stop.is_set():
-                    partition = (task + seq) % PARTITIONS
-                    value = f"t{task}-{seq}".encode()
-                    started = time.monotonic()
-                    try:
-                        delivery = await producer.produce_sync(topic, partition, b"", value)
-                    except Exception as error:
-                        finished = time.monotonic()
-                        outcomes.append(
-                            Outcome(value, task, seq, partition, started, finished, error=error)
-                        )
-                    else:
-                        finished = time.monotonic()
-                        outcomes.append(
-                            Outcome(value, task, seq, partition, started, finished, delivery)
-                        )
-                    seq += 1
-
-            tasks = [asyncio.create_task(worker(n)) for n in range(THREADS)]
-            try:
-                await wait_for(
-                    "warm-up", lambda o: sum(x.delivery is not None for x in o) >= 200, 90
-                )
-                for node in NODES:
-                    await asyncio.to_thread(cluster.kill, node)
-                down = time.monotonic()
-                await wait_for(
-                    "timeout in every task",
-                    lambda o: len({x.thread for x in o if x.error and x.started > down}) == THREADS,
-                    OUTAGE_DELIVERY_TIMEOUT + DELIVERY_GRACE + 10,
-                )
-                await asyncio.to_thread(cluster.up)
-                back = time.monotonic()
-                await wait_for(
-                    "recovery in every task",
-                    lambda o: (
-                        len({x.thread for x in o if x.delivery and x.started > back}) == THREADS
-                    ),
-                    PROGRESS_WAIT,
-                )
-            finally:
-                stop.set()
-                await asyncio.wait_for(
-                    asyncio.gather(*tasks), OUTAGE_DELIVERY_TIMEOUT + DELIVERY_GRACE + 10
-                )
-            for partition in range(PARTITIONS):
-                delivery = await producer.produce_sync(topic, partition, b"", b"after")
-                assert delivery.partition == partition
-
-    asyncio.run(main())
-    _check_outage(cluster, topic, outcomes, capsys, "whole cluster down, asyncio", began)
 
 
 def _check_outage(
