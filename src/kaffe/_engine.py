@@ -572,11 +572,15 @@ class Engine:
         if not self.poll_lock.acquire(blocking=False):
             return False
         try:
+            rk = self.rk
             while not done() and self.state is _OPEN:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
-                self.poll(min(remaining, _LEAD_SLICE))
+                # Alone in librdkafka's queue, the caller's own message is all flush()
+                # waits for, so one long wait returns with its report; with others
+                # queued it would wait for them too, so the leader looks a slice at a time.
+                self.poll(min(remaining, _POLL_SLICE if len(rk) <= 1 else _LEAD_SLICE))
             outstanding = self.state is _OPEN and len(self.rk) > 0
         finally:
             self.poll_lock.release()
