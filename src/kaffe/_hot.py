@@ -969,6 +969,9 @@ class HotPath:
         """
         The topic and partition of a call, when it is plain; else ``(None, -1)``.
 
+        A call is never plain while the producer is closed, or when it has a serializer,
+        a topic prefix or an observer.
+
         Only a built-in strategy places here, so nothing the caller wrote runs twice
         when the core then takes a call that is not plain.
 
@@ -977,6 +980,8 @@ class HotPath:
                 ``None`` key).
         """
         none: tuple[TopicState | None, int] = (None, -1)
+        if not (self.open and self.plain):
+            return none
         count = len(args)
         partition = -1
         if count == 3:
@@ -1053,8 +1058,6 @@ class HotPath:
         Raises:
             KaffeError: As :meth:`send` raises for a message it could not hand over.
         """
-        if not (self.open and self.plain):
-            return None
         state, partition = self._plain_call(args)
         if state is None:
             return None
@@ -1082,8 +1085,6 @@ class HotPath:
         Raises:
             KaffeError: As :meth:`send` raises for a message it could not hand over.
         """
-        if not (self.open and self.plain):
-            return None
         state, partition = self._plain_call(args)
         if state is None:
             return None
@@ -1109,8 +1110,6 @@ class HotPath:
         Raises:
             KaffeError: librdkafka refused the message.
         """
-        if not (self.open and self.plain):
-            return None
         state, partition = self._plain_call(args)
         if state is None:
             return None
