@@ -69,6 +69,7 @@ def test_every_module_of_the_command_declares_all() -> None:
         "_partition",
         "_ping",
         "_produce",
+        "_progress",
         "_topics",
     ]
     for name in names:

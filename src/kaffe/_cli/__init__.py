@@ -1,13 +1,15 @@
 """
 The ``kaffe`` command line.
 
-One module per command: ``kaffe produce`` (:mod:`._produce`, its line parsing in
-:mod:`._lines`) sends lines from stdin or a file through :class:`kaffe.Producer`'s
-batch path; ``kaffe topics`` (:mod:`._topics`) and ``kaffe ping`` (:mod:`._ping`)
-read cluster metadata; ``kaffe partition`` (:mod:`._partition`) shows, without a
-broker, where each strategy places a key. :mod:`._connection` holds the options
-and the admin client the broker-facing commands share, :mod:`._output` what they
-print and how failures end, and :mod:`._exit` the exit codes.
+One module per command: ``kaffe produce`` (:mod:`._produce`, its input in
+:mod:`._lines`, its progress bar in :mod:`._progress`) sends lines from stdin or a
+file in batches through kaffe's counting face
+(:class:`kaffe._counting.CountingProducer`); ``kaffe topics`` (:mod:`._topics`) and
+``kaffe ping`` (:mod:`._ping`) read cluster metadata; ``kaffe partition``
+(:mod:`._partition`) shows, without a broker, where each strategy places a key.
+:mod:`._connection` holds the options and the admin client the broker-facing
+commands share, :mod:`._output` what they print and how failures end, and
+:mod:`._exit` the exit codes.
 
 It needs the ``cli`` extra (click and rich): ``pip install 'kaffe[cli]'``.
 """
