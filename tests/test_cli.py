@@ -69,6 +69,7 @@ def test_every_module_of_the_command_declares_all() -> None:
         "_partition",
         "_ping",
         "_produce",
+        "_progress",
         "_topics",
     ]
     for name in names:
@@ -87,3 +88,58 @@ def test_the_command_imports_no_private_name_from_other_kaffe_modules() -> None:
             if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(("kaffe", "_")):
                 for alias in node.names:
                     assert not alias.name.startswith("_"), f"{path.name} imports {alias.name}"
+
+
+_MODULES_AFTER = """
+import sys
+from kaffe._cli import main
+try:
+    main(sys.argv[1:])
+except SystemExit:
+    pass
+print("modules:", " ".join(sorted(sys.modules)))
+"""
+
+
+def _modules_after(*args: str) -> set[str]:
+    """The modules a run of ``kaffe ARGS`` imported (the command's own output is dropped)."""
+    completed = subprocess.run(
+        [sys.executable, "-c", _MODULES_AFTER, *args],
+        input=b"v\n",
+        capture_output=True,
+        timeout=60,
+        check=True,
+    )
+    line = completed.stdout.decode().rpartition("modules: ")[2]
+    return set(line.split())
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("produce", "--help"),
+        # fails to connect at once: everything a run imports before it sends
+        ("produce", "events", "-e", "127.0.0.1:9", "--timeout", "0.01", "--no-progress"),
+    ],
+)
+def test_produce_starts_without_what_it_does_not_use(args: tuple[str, ...]) -> None:
+    imported = _modules_after(*args)
+
+    assert "kaffe._cli._produce" in imported
+    unused = {
+        "importlib.metadata",  # kaffe.__version__ is read on first use
+        "confluent_kafka.admin",  # the other commands' admin client
+        "kaffe._cli._topics",
+        "kaffe._cli._ping",
+        "kaffe._cli._partition",
+        "kaffe._cli._progress",
+        "rich.progress",
+        "rich.table",
+        "rich.columns",
+        "rich.logging",
+        "prometheus_client",
+        "kaffe.prometheus",
+        "kaffe.otel",
+        "opentelemetry",
+    }
+    assert imported.isdisjoint(unused), sorted(imported & unused)

@@ -1,5 +1,6 @@
 """
-The engine's logic that needs no broker: closing, and who calls librdkafka's produce family.
+The engine's logic that needs no broker: closing, who calls librdkafka's produce family,
+fork, statistics, and failure reports only.
 
 Handing messages over (the per-message path) is tested in ``tests/test_hot.py``;
 everything that talks to Kafka is tested in ``tests/integration``.
@@ -15,11 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from confluent_kafka import KafkaError
 
 import kaffe
 from kaffe import _engine as engine_module
 from kaffe._core import Core, State
 from kaffe._engine import Engine
+from kaffe._hot import Counted, CountedSlot
 from tests.forking import FORK_WARNING, in_child
 
 SRC = Path(__file__).resolve().parent.parent / "src" / "kaffe"
@@ -255,3 +258,81 @@ def test_every_statistics_snapshot_served_in_one_poll_reaches_on_statistics() ->
         kaffe.Statistics.from_json(text).clock for text in texts
     ]
     assert engine.statistics is received[-1]
+
+
+# --- failure reports only -------------------------------------------------------------------
+
+
+def test_failure_reports_only_asks_librdkafka_for_failures_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    given: list[dict[str, Any]] = []
+    real = engine_module._Handle
+
+    def recording(properties: dict[str, Any], on_fatal: Any) -> Any:
+        given.append(dict(properties))
+        return real(properties, on_fatal)
+
+    monkeypatch.setattr(engine_module, "_Handle", recording)
+    config = kaffe.ProducerConfig(endpoints="127.0.0.1:9", topics=["events"])
+    for failures_only in (True, False):
+        Engine(Core(config), failure_reports_only=failures_only).close(0)
+
+    assert given[0]["delivery.report.only.error"] is True
+    assert "delivery.report.only.error" not in given[1]
+
+
+class _StuckHandle:
+    """Stands in for librdkafka's handle with messages no outcome came for; purge fails them."""
+
+    def __init__(self, callbacks: list[Any], codes: list[int]) -> None:
+        self.waiting = list(zip(callbacks, codes, strict=True))
+        self.purged = False
+
+    def purge(self) -> None:
+        self.purged = True
+
+    def poll(self, timeout: float) -> int:
+        if not self.purged:
+            return 0
+        served, self.waiting = self.waiting, []
+        for callback, code in served:
+            callback(KafkaError(code), _Report())
+        return len(served)
+
+    flush = poll
+
+    def __len__(self) -> int:
+        return len(self.waiting)
+
+    def close(self) -> None:
+        pass
+
+
+class _Report:
+    def topic(self) -> str:
+        return "events"
+
+    def partition(self) -> int:
+        return 1
+
+
+def test_giving_up_fails_each_outstanding_message_as_timed_out_and_stays_open() -> None:
+    engine = _unreachable_engine()
+    real = engine.rk
+    counted = Counted()
+    slots = [CountedSlot(engine.core, "events", 1, counted, tag, 3) for tag in (4, 5)]
+    engine.rk = _StuckHandle(slots, [KafkaError._PURGE_QUEUE, KafkaError._PURGE_INFLIGHT])
+    try:
+        assert engine.give_up_outstanding() == 0
+
+        queued, in_flight = (error for _, error in counted.failures())
+        assert isinstance(queued, kaffe.DeliveryTimeoutError)
+        assert "it was still queued" in queued.message
+        assert isinstance(in_flight, kaffe.DeliveryTimeoutError)
+        assert "the broker may still have stored it" in in_flight.message
+        assert engine.core.purged_by == "close"
+        engine.check_open()
+    finally:
+        engine.rk = real
+        engine.close(0)

@@ -67,6 +67,19 @@ def test_messages_purged_at_close_say_whether_they_may_have_been_stored() -> Non
     assert "may still have stored it" in str(in_flight)
 
 
+def test_messages_given_up_on_time_out_and_say_whether_they_may_have_been_stored() -> None:
+    queued, in_flight = (
+        translate_kafka_error(KafkaError(code), topic="t", partition=0, purged_by="timeout")
+        for code in (KafkaError._PURGE_QUEUE, KafkaError._PURGE_INFLIGHT)
+    )
+    assert type(queued) is type(in_flight) is kaffe.DeliveryTimeoutError
+    assert queued.reason == in_flight.reason == "timed out"
+    assert queued.retriable
+    assert in_flight.retriable
+    assert "still queued" in str(queued)
+    assert "may still have stored it" in str(in_flight)
+
+
 def test_a_fatal_error_tells_the_caller_to_create_a_new_producer() -> None:
     error = translate_kafka_error(
         KafkaError(KafkaError.OUT_OF_ORDER_SEQUENCE_NUMBER, "sequence broken", fatal=True),

@@ -17,12 +17,13 @@ import os
 import subprocess
 import sys
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import KafkaError
+from confluent_kafka import KafkaError, KafkaException
 
 import kaffe
 from kaffe import _hot, partitioners
@@ -30,6 +31,8 @@ from kaffe._core import Core, Observers, batch_result
 from kaffe._engine import Engine
 from kaffe._hot import (
     Batch,
+    Counted,
+    CountedSlot,
     FutureWaiter,
     HotPath,
     LoopHandOff,
@@ -94,6 +97,8 @@ class _FakeHandle:
     ) -> None:
         if self.room == 0:
             raise BufferError("queue full")
+        if value == self.too_large:
+            raise KafkaException(KafkaError(KafkaError.MSG_SIZE_TOO_LARGE))
         self.room -= 1
         self.taken.append((topic, partition, key, value))
         self.callbacks.append(callback)
@@ -711,3 +716,182 @@ def test_an_outcome_for_a_cancelled_asyncio_future_is_dropped() -> None:
         assert waiter.future.cancelled()
 
     asyncio.run(run())
+
+
+# --- counting: failure reports only ----------------------------------------------------------
+
+
+@pytest.fixture
+def counting_engine() -> Iterator[Engine]:
+    """An engine whose path counts into a fake handle; md5 over 4 partitions of ``events``."""
+    config = kaffe.ProducerConfig(endpoints="127.0.0.1:9", topics=["events"])
+    core = Core(config)
+    core.learn("events", 4, range(4))
+    engine = Engine(core, failure_reports_only=True)
+    real = engine.rk
+    yield engine
+    engine.rk = real
+    engine.close(0)
+
+
+def test_counted_lines_are_split_placed_and_counted_when_handed_over(
+    counting_engine: Engine,
+) -> None:
+    fake = _FakeHandle()
+    counting_engine.rk = fake
+    lines = [b"k1\tv1", b"", b"no separator", b"k2\tv\t2", b"k3\t", b"\tempty key"]
+    counted = Counted()
+
+    unsplit = counting_engine.path.count_lines("events", lines, b"\t", -1, counted, 1.0)
+
+    assert unsplit == [2]
+    pairs = [(b"k1", b"v1"), (b"k2", b"v\t2"), (b"k3", b""), (b"", b"empty key")]
+    assert fake.taken == [("events", partitioners.md5(k, 4), k, v) for k, v in pairs]
+    assert [slot.tag for slot in fake.callbacks] == [0, 3, 4, 5]
+    assert counted.sent == 4
+    assert counted.payload_bytes == sum(len(k) + len(v) for k, v in pairs)
+    assert counted.acknowledged() == (
+        4,
+        counted.payload_bytes,
+        dict(Counter(partitioners.md5(k, 4) for k, _ in pairs)),
+    )
+
+
+def test_counted_lines_without_a_separator_are_keyless_values(counting_engine: Engine) -> None:
+    counting_engine.core.topics["events"].placer = partitioners.strategy("murmur2").placer("events")
+    fake = _FakeHandle()
+    counting_engine.rk = fake
+    counted = Counted()
+
+    assert (
+        counting_engine.path.count_lines("events", [b"a", b"b:c", b"d"], None, -1, counted, 1.0)
+        == []
+    )
+
+    assert [(key, value) for _, _, key, value in fake.taken] == [
+        (None, b"a"),
+        (None, b"b:c"),
+        (None, b"d"),
+    ]
+    assert len({partition for _, partition, _, _ in fake.taken}) == 1  # sticky
+    assert counted.payload_bytes == 5
+
+
+def test_counted_lines_go_to_the_partition_named(counting_engine: Engine) -> None:
+    fake = _FakeHandle()
+    counting_engine.rk = fake
+    counted = Counted()
+
+    counting_engine.path.count_lines("events", [b"a:1", b"b:2"], b":", 3, counted, 1.0)
+
+    assert [partition for _, partition, _, _ in fake.taken] == [3, 3]
+    assert counted.acknowledged() == (2, 4, {3: 2})
+
+
+@pytest.mark.parametrize(
+    ("separator", "partition", "observed"),
+    [
+        (None, -1, False),  # keyless lines under md5: the core refuses them
+        (b":", 4, False),  # beyond the topic's partitions: the core says so
+        (b":", -1, True),  # observers hear of every message: the core builds them
+    ],
+)
+def test_lines_the_path_cannot_take_as_they_are_are_left_to_the_core(
+    counting_engine: Engine, separator: bytes | None, partition: int, observed: bool
+) -> None:
+    fake = _FakeHandle()
+    counting_engine.rk = fake
+    path = counting_engine.path
+    if observed:
+        path = HotPath(_core(observers=[_Observer()]), counting_engine, fake)
+    counted = Counted()
+
+    assert path.count_lines("events", [b"a:1"], separator, partition, counted, 1.0) is None
+    assert fake.taken == []
+    assert counted.sent == 0
+
+
+def test_a_counted_failure_takes_its_message_back_out(counting_engine: Engine) -> None:
+    fake = _FakeHandle()
+    counting_engine.rk = fake
+    counted = Counted()
+    counting_engine.path.count_lines("events", [b"a:1", b"bb:22", b"c:3"], b":", 0, counted, 1.0)
+    first, second, third = fake.callbacks
+
+    first(None, _Report("events", 0, 0))  # an acknowledgement, should one be reported
+    second(KafkaError(KafkaError.MSG_SIZE_TOO_LARGE), _Report("events", 0, -1))
+
+    [(tag, error)] = counted.failures()
+    assert tag == 1
+    assert isinstance(error, kaffe.MessageTooLargeError)
+    assert counted.acknowledged() == (2, 4, {0: 2})
+    third(KafkaError(KafkaError._MSG_TIMED_OUT), _Report("events", 0, -1))
+    assert counted.acknowledged() == (1, 2, {0: 1})
+
+
+def test_a_counted_line_refused_for_its_own_sake_fails_alone(counting_engine: Engine) -> None:
+    fake = _FakeHandle(too_large=b"huge")
+    counting_engine.rk = fake
+    counted = Counted()
+
+    counting_engine.path.count_lines("events", [b"a:1", b"b:huge", b"c:3"], b":", 0, counted, 1.0)
+
+    assert [value for *_, value in fake.taken] == [b"1", b"3"]
+    [(tag, error)] = counted.failures()
+    assert (tag, type(error)) == (1, kaffe.MessageTooLargeError)
+    assert counted.acknowledged() == (2, 4, {0: 2})
+
+
+def test_counted_lines_wait_out_a_full_queue_and_each_is_handed_over_once(
+    counting_engine: Engine,
+) -> None:
+    fake = _FakeHandle(room=3)
+    counting_engine.rk = fake
+    counted = Counted()
+    lines = [b"k%d:v%d" % (index, index) for index in range(20)]
+
+    counting_engine.path.count_lines("events", lines, b":", 1, counted, 1.0)
+
+    assert [value for *_, value in fake.taken] == [b"v%d" % index for index in range(20)]
+    assert counted.failures() == []
+
+
+def test_a_counted_line_stuck_in_a_full_queue_fails_and_so_do_the_rest_at_once(
+    counting_engine: Engine,
+) -> None:
+    fake = _FakeHandle(room=2, frees=False)
+    counting_engine.rk = fake
+    counted = Counted()
+    lines = [b"k%d:v%d" % (index, index) for index in range(5)]
+
+    counting_engine.path.count_lines("events", lines, b":", 1, counted, 0.05)
+
+    assert [value for *_, value in fake.taken] == [b"v0", b"v1"]
+    failures = counted.failures()
+    assert [tag for tag, _ in failures] == [2, 3, 4]
+    assert all(isinstance(error, kaffe.QueueFullError) for _, error in failures)
+    assert counted.acknowledged() == (2, 8, {1: 2})
+
+
+def test_counted_messages_keep_their_tags_and_count_text_as_utf8(counting_engine: Engine) -> None:
+    fake = _FakeHandle()
+    counting_engine.rk = fake
+    core = counting_engine.core
+    messages = core.batch("events", [kaffe.Message("é", "ü", [("h", "v")], 2), ("k", b"vv")])
+    counted = Counted()
+
+    counting_engine.path.count_messages(messages, [7, 9], counted, 1.0)
+
+    assert [slot.tag for slot in fake.callbacks] == [7, 9]
+    assert counted.acknowledged() == (2, 4 + 3, {2: 1, partitioners.md5(b"k", 4): 1})
+
+
+def test_a_counted_slot_settles_nothing_on_an_acknowledgement() -> None:
+    counted = Counted()
+    counted.add(0, 1, 5)
+    slot = CountedSlot(_core(), "events", 0, counted, 0, 5)
+
+    slot(None, _Report("events", 0, 12))
+
+    assert slot.error is None
+    assert counted.acknowledged() == (1, 5, {0: 1})

@@ -13,8 +13,6 @@ Example::
 from __future__ import annotations
 
 import logging as _logging
-from importlib.metadata import PackageNotFoundError as _PackageNotFoundError
-from importlib.metadata import version as _version
 
 # First: decides whether the per-message path runs compiled or as its source.
 from ._mode import COMPILED as _COMPILED  # isort: skip
@@ -52,11 +50,6 @@ from ._observers import Observer
 from ._producer import Producer
 from ._statistics import BrokerStatistics, PartitionStatistics, Statistics
 from ._types import Delivery, Message, OutgoingMessage
-
-try:
-    __version__ = _version("kaffe")
-except _PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0.0.0"
 
 #: True when the per-message path (placing, handing over, settling) runs compiled by
 #: mypyc; False when its pure-Python source runs (no compiler at build time, or
@@ -111,3 +104,24 @@ _logging.getLogger("kaffe").addHandler(_logging.NullHandler())
 for _name in __all__:
     globals()[_name].__module__ = "kaffe"
 del _name
+
+__version__: str
+
+
+def __getattr__(name: str) -> object:
+    """
+    ``__version__``, read from the installed package's metadata on first use.
+
+    Reading it at import would cost every ``import kaffe`` the import of
+    ``importlib.metadata`` (tens of milliseconds, a lot for the ``kaffe`` command).
+    """
+    if name != "__version__":
+        raise AttributeError(f"module 'kaffe' has no attribute {name!r}")
+    from importlib.metadata import PackageNotFoundError, version
+
+    global __version__
+    try:
+        __version__ = version("kaffe")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        __version__ = "0.0.0"
+    return __version__

@@ -192,9 +192,9 @@ class Core:
         )
         #: Called when a delivery report says a partition is unknown: metadata changed.
         self.on_unknown_partition: Callable[[], None] = _nothing
-        #: What purges messages now: closing, aborting a transaction, or the broker
-        #: fencing the producer (see ``translate_kafka_error``).
-        self.purged_by: Literal["close", "abort", "fenced"] = "close"
+        #: What purges messages now: closing, aborting a transaction, the broker
+        #: fencing the producer, or giving up waiting (see ``translate_kafka_error``).
+        self.purged_by: Literal["close", "abort", "fenced", "timeout"] = "close"
 
     # --- topics ----------------------------------------------------------------------
 

@@ -185,16 +185,21 @@ class Engine:
 
     Args:
         core: The producer's core (config, topics, observers).
+        failure_reports_only: Ask librdkafka for the delivery reports of failed
+            messages only (``delivery.report.only.error``): an acknowledged message
+            then settles nothing. For a face that counts what it sent instead of
+            waiting per message (see :class:`kaffe._hot.Counted`).
     """
 
     #: Serialises re-opening in a forked child; made there by :meth:`inherited`.
     _reopening: threading.Lock
 
-    def __init__(self, core: Core) -> None:
+    def __init__(self, core: Core, *, failure_reports_only: bool = False) -> None:
         config = core.config
         self.core = core
         self.config = config
         self.secrets = core.secrets
+        self.failure_reports_only = failure_reports_only
         #: The per-message path; it holds librdkafka's handle (``rk``).
         self.path = HotPath(core, self, None)
         self._state = State.OPEN
@@ -241,6 +246,8 @@ class Engine:
         """
         config = self.config
         properties = config.librdkafka_properties()
+        if self.failure_reports_only:
+            properties["delivery.report.only.error"] = True
         properties["error_cb"] = self._on_error
         properties["logger"] = LibrdkafkaLog(self.secrets)
         if properties.get("statistics.interval.ms"):
@@ -717,6 +724,27 @@ class Engine:
         self._drop_outstanding()
         self._release()
         return left
+
+    def give_up_outstanding(self) -> int:
+        """
+        Drop what is outstanding, each message failing as timed out, and stay open.
+
+        For a face that counts what it sent and hears of failures only: a message
+        still without an outcome when its wait is over would otherwise pass for
+        acknowledged. Purged, it fails through its own report, as a
+        :class:`~kaffe.DeliveryTimeoutError`.
+
+        Returns:
+            How many messages still had no outcome after their reports were served
+            for :data:`_PURGE_WAIT` (0 unless librdkafka held on to them).
+        """
+        core = self.core
+        core.purged_by = "timeout"
+        try:
+            self._drop_outstanding()
+        finally:
+            core.purged_by = "close"
+        return len(self.rk) if self.state is _OPEN else 0
 
     def _drop_outstanding(self) -> None:
         """

@@ -489,7 +489,7 @@ def translate_kafka_error(
     endpoints: str | None = None,
     timeout: float | None = None,
     client_error: KafkaError | None = None,
-    purged_by: Literal["close", "abort", "fenced"] = "close",
+    purged_by: Literal["close", "abort", "fenced", "timeout"] = "close",
 ) -> KaffeError:
     """
     Translate a librdkafka error into the matching :class:`KaffeError`.
@@ -515,7 +515,8 @@ def translate_kafka_error(
         purged_by: What purges messages now: ``"close"`` (closing the producer),
             ``"abort"`` (aborting its transaction: a purged message fails with
             :class:`TransactionAbortedError`) or ``"fenced"`` (a newer producer took
-            over: :class:`ProducerFencedError`).
+            over: :class:`ProducerFencedError`) or ``"timeout"`` (the producer gave up
+            waiting for the outcome: :class:`DeliveryTimeoutError`).
 
     Returns:
         A :class:`KaffeError` subclass instance, not raised.
@@ -618,6 +619,19 @@ def translate_kafka_error(
             f"the transaction was aborted before the broker acknowledged the message{where}; "
             "it will never be visible to read_committed consumers",
             reason="transaction aborted",
+            **common,
+        )
+    if code in _PURGED_CODES and purged_by == "timeout":
+        stored = (
+            ", so the broker may still have stored it"
+            if code == KafkaError._PURGE_INFLIGHT
+            else "; it was still queued"
+        )
+        return DeliveryTimeoutError(
+            f"no outcome within the delivery timeout{where}: the producer gave up on the "
+            f"message{stored}",
+            reason="timed out",
+            retriable=True,
             **common,
         )
     if code == KafkaError._PURGE_INFLIGHT:

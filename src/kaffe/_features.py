@@ -10,7 +10,6 @@ connect time.
 from __future__ import annotations
 
 import functools
-from importlib.metadata import version
 
 import confluent_kafka
 from confluent_kafka import KafkaException
@@ -68,7 +67,7 @@ def require_feature(feature: str, option: str, needed_for: str) -> None:
     librdkafka = confluent_kafka.libversion()[0]
     raise ConfigError(
         f"{option}: {needed_for} needs librdkafka's {feature!r} feature, and librdkafka "
-        f"{librdkafka} (confluent-kafka {version('confluent-kafka')}) was built without it "
+        f"{librdkafka} (confluent-kafka {confluent_kafka.version()[0]}) was built without it "
         f"({reason}). confluent-kafka's prebuilt wheels lack some features; install "
         "confluent-kafka built from source against a librdkafka that has it",
         reason="librdkafka feature missing",

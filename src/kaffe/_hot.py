@@ -16,13 +16,17 @@ What is here:
   of a message it could not hand over. Its subclasses are the ways of waiting: a
   thread's lock (:class:`SyncWaiter`), a :class:`DeliveryFuture
   <kaffe.DeliveryFuture>` (:class:`FutureWaiter`), a batch slot
-  (:class:`BatchSlot`) and an asyncio future (:class:`LoopWaiter`).
+  (:class:`BatchSlot`), an asyncio future (:class:`LoopWaiter`), and a slot that
+  keeps only a failure (:class:`CountedSlot`), for a producer that asks librdkafka
+  for failure reports only and counts what it sent instead (:class:`Counted`).
 * **Hand-over.** :meth:`HotPath.send` is the one function that calls librdkafka's
   ``produce`` and ``produce_batch``. :class:`HotPath` also takes plain calls (known
   topic, ``bytes``/``str`` key and value, no headers or timestamp, a built-in
   strategy, no serializer, prefix or observer) from the call to the hand-over
   without building an :class:`~kaffe.OutgoingMessage`. A call that is not plain
   returns ``None`` there, and the core builds its message in full.
+  :meth:`HotPath.count_lines` takes lines of input (the ``kaffe produce``
+  command's) from the split at a key separator to the hand-over in the same way.
 """
 
 from __future__ import annotations
@@ -64,6 +68,8 @@ __all__ = [
     "THREAD_SERVES",
     "Batch",
     "BatchSlot",
+    "Counted",
+    "CountedSlot",
     "CursorPlacer",
     "DeliveryFuture",
     "FunctionPlacer",
@@ -912,6 +918,95 @@ class LoopBatch(Batch):
         self.hand_off.push(self.future, None, False)
 
 
+class Counted:
+    """
+    What a counted hand-over sent, and which of its messages failed.
+
+    A producer that asks librdkafka for failure reports only
+    (``delivery.report.only.error``) hears nothing of a message that was
+    acknowledged. So each message is counted when it is handed over, and a failure
+    takes it back out. Once every outcome is in (librdkafka's queue is empty), what
+    was counted and did not fail was acknowledged: see :meth:`acknowledged`.
+
+    Attributes:
+        sent: Messages handed over, or refused on the way (those fail at once).
+        payload_bytes: Bytes of their keys and values.
+        partitions: Messages per partition.
+        failed: The slot of each message that failed, in the order the failures came in.
+    """
+
+    def __init__(self) -> None:
+        self.sent = 0
+        self.payload_bytes = 0
+        self.partitions: dict[int, int] = {}
+        self.failed: list[CountedSlot] = []
+
+    def add(self, partition: int, messages: int, payload_bytes: int) -> None:
+        """Count ``messages`` sent to ``partition``, with ``payload_bytes`` of keys and values."""
+        self.sent += messages
+        self.payload_bytes += payload_bytes
+        self.partitions[partition] = self.partitions.get(partition, 0) + messages
+
+    def failures(self) -> list[tuple[int, KaffeError]]:
+        """Each failed message's tag and error, in the order the failures came in."""
+        return [(slot.tag, slot.error) for slot in self.failed if slot.error is not None]
+
+    def acknowledged(self) -> tuple[int, int, dict[int, int]]:
+        """
+        What was acknowledged: valid once every message counted has its outcome.
+
+        Returns:
+            The messages, the bytes of their keys and values, and the messages per
+            partition (partitions none reached are left out).
+        """
+        messages = self.sent
+        payload = self.payload_bytes
+        partitions = dict(self.partitions)
+        for slot in self.failed:
+            messages -= 1
+            payload -= slot.size
+            partitions[slot.partition] -= 1
+        return messages, payload, {part: count for part, count in partitions.items() if count}
+
+
+class CountedSlot(Waiter):
+    """
+    The waiter of one message of a :class:`Counted` hand-over; it keeps only a failure.
+
+    An acknowledgement changes nothing: the message was counted when handed over (and
+    a producer with failure reports only never hears of it).
+
+    Attributes:
+        counted: The hand-over it belongs to.
+        tag: The caller's number for the message (such as its index in the input).
+        size: The bytes of its key and value.
+        error: Why it failed, once it has.
+    """
+
+    def __init__(
+        self, core: Any, topic: str, partition: int, counted: Counted, tag: int, size: int
+    ) -> None:
+        self.core = core  # the base's fields, set here: one call less per message
+        self.topic = topic
+        self.partition = partition
+        self.observed = None
+        self.counted = counted
+        self.tag = tag
+        self.size = size
+        self.error: KaffeError | None = None
+
+    def acknowledged(self, report: Any) -> None:
+        """Nothing to do: the message was counted when it was handed over."""
+
+    def resolve(self, delivery: Delivery) -> None:
+        """Nothing to do (an observed message's acknowledgement): it was counted already."""
+
+    def reject(self, error: KaffeError) -> None:
+        """Record the failure (``list.append`` is atomic, whichever thread serves)."""
+        self.error = error
+        self.counted.failed.append(self)
+
+
 # --- hand-over --------------------------------------------------------------------------
 
 
@@ -1177,6 +1272,169 @@ class HotPath:
         self._send_groups({(topic, part): group for part, group in groups.items()}, wait, who)
         return True
 
+    def count_lines(
+        self,
+        topic: str,
+        lines: list[bytes],
+        separator: bytes | None,
+        partition: int,
+        counted: Counted,
+        wait: float,
+    ) -> list[int] | None:
+        """
+        Hand over one message per line, counted (see :class:`Counted`), when the producer is plain.
+
+        A line is ``VALUE``, or ``KEY`` + ``separator`` + ``VALUE`` split at the first
+        separator; empty lines are skipped. Each line is placed (by the topic's
+        strategy, unless ``partition`` names one) and handed over in turn, with a
+        :class:`CountedSlot` tagged with the line's index in ``lines``. A full queue
+        is waited out for up to ``wait`` seconds; a message that stays stuck there
+        fails as :class:`~kaffe.QueueFullError`, and so do the rest at once.
+
+        Lines go to ``produce()`` one by one rather than through ``produce_batch``:
+        building a ``produce_batch`` record per line, which confluent-kafka then reads
+        back key by key, cost more than the call per line.
+
+        Args:
+            topic: The topic's broker-side name.
+            lines: The lines, without their line ends.
+            separator: What ends the key, or ``None`` when lines have no key.
+            partition: The partition of every line, or -1 for the strategy's.
+            counted: Counts the messages and collects the failures.
+            wait: Seconds a message may wait for room in a full queue.
+
+        Returns:
+            The indexes of the lines without the separator (not sent), or ``None`` when
+            nothing was done: the producer is not plain, the partition is out of range,
+            or keyless lines would need md5 (the core then builds the messages, and
+            says what is wrong).
+        """
+        state = self.topics.get(topic)
+        if not (self.open and self.plain) or state is None:
+            return None
+        placer = state.placer
+        count = state.partitions_count
+        if placer.calls_user_code or partition >= count:
+            return None
+        key_hash: Callable[[bytes, int], int] | None = None
+        if isinstance(placer, HashPlacer):
+            if separator is None and partition < 0 and placer.strategy == "md5":
+                return None
+            key_hash = placer.key_hash
+        core = self.core
+        skip = 0 if separator is None else len(separator)
+        sent = [0] * count
+        unsplit: list[int] = []
+        payload = 0
+        stuck = False
+        index = -1
+        for line in lines:
+            index += 1
+            if not line:
+                continue
+            key: bytes | None = None
+            value = line
+            if separator is not None:
+                head, found, value = line.partition(separator)
+                if not found:
+                    unsplit.append(index)
+                    continue
+                key = head
+            if partition >= 0:
+                part = partition
+            elif key is not None and key_hash is not None:
+                part = key_hash(key, count)
+            else:
+                part = place(state, key, key, value, len(value))
+            size = len(line) - skip
+            payload += size
+            sent[part] += 1
+            slot = CountedSlot(core, topic, part, counted, index, size)
+            if stuck:
+                slot(_queue_full(topic, part, self.queue_full_timeout), None)
+                continue
+            refusal = self._offer(topic, part, key, value, slot, CALLER_SERVES)
+            if refusal is not None:
+                stuck = self._offer_again(refusal, topic, part, key, value, slot, wait)
+        for part, messages in enumerate(sent):
+            if messages:
+                counted.add(part, messages, 0)
+        counted.payload_bytes += payload
+        return unsplit
+
+    def _offer_again(
+        self,
+        refusal: Exception,
+        topic: str,
+        partition: int,
+        key: bytes | None,
+        value: bytes,
+        waiter: Waiter,
+        wait: float,
+    ) -> bool:
+        """
+        Offer a refused message again while the queue is full, for up to ``wait`` seconds.
+
+        A refusal for any other reason fails the message through its waiter at once.
+
+        Returns:
+            True when the message stayed stuck in a full queue (it failed as
+            :class:`~kaffe.QueueFullError`).
+        """
+        deadline = time.monotonic() + wait
+        while isinstance(refusal, BufferError):
+            if not self.engine.wait_for_room_until(deadline):
+                waiter(_queue_full(topic, partition, self.queue_full_timeout), None)
+                return True
+            again = self._offer(topic, partition, key, value, waiter, CALLER_SERVES)
+            if again is None:
+                return False
+            refusal = again
+        message = OutgoingMessage(topic, partition, key, value, None, None)
+        waiter(self._failure(refusal, message), None)
+        return False
+
+    def _failure(self, refusal: Exception, message: OutgoingMessage) -> KaffeError:
+        """What ``produce()`` refusing ``message`` for a reason other than a full queue means."""
+        if isinstance(refusal, KafkaException):
+            return translate_kafka_error(
+                refusal.args[0],
+                topic=message.topic,
+                partition=message.partition,
+                secrets=self.secrets,
+            )
+        if isinstance(refusal, RuntimeError):  # the handle was released
+            return ProducerClosedError("the producer is closed; create a new one", reason="closed")
+        return _refused(message, refusal)
+
+    def count_messages(
+        self,
+        messages: Sequence[OutgoingMessage],
+        tags: Sequence[int],
+        counted: Counted,
+        wait: float,
+        started: float = 0.0,
+    ) -> None:
+        """
+        Hand over messages built by the core, counted (see :class:`Counted`).
+
+        Args:
+            messages: The messages.
+            tags: The caller's number for each message, kept by its :class:`CountedSlot`.
+            counted: Counts the messages and collects the failures.
+            wait: Seconds a message may wait for room in a full queue.
+            started: When the call began (for the observers).
+        """
+        core = self.core
+        slots: list[Waiter] = []
+        for message, tag in zip(messages, tags, strict=True):
+            size = _payload_size(message.key) + _payload_size(message.value)
+            partition = message.partition
+            slots.append(CountedSlot(core, message.topic, partition, counted, tag, size))
+            counted.add(partition, 1, size)
+        if slots:
+            self.send(messages, slots, wait, started, serving=True)
+
     # --- the hand-over -------------------------------------------------------------------
 
     def _offer(
@@ -1318,26 +1576,15 @@ class HotPath:
                     )
                     if refusal is None:
                         break
-                    if isinstance(refusal, BufferError):
-                        if wait is None:
-                            self.engine.wake_poller()  # reports free room
-                            return 0
-                        if not deadline:
-                            deadline = time.monotonic() + wait
-                        stuck = not self.engine.wait_for_room_until(deadline)
-                    elif isinstance(refusal, KafkaException):
-                        error = translate_kafka_error(
-                            refusal.args[0], topic=topic, partition=partition, secrets=self.secrets
-                        )
+                    if not isinstance(refusal, BufferError):
+                        error = self._failure(refusal, message)
                         break
-                    elif isinstance(refusal, RuntimeError):  # the handle was released
-                        error = ProducerClosedError(
-                            "the producer is closed; create a new one", reason="closed"
-                        )
-                        break
-                    else:
-                        error = _refused(message, refusal)
-                        break
+                    if wait is None:
+                        self.engine.wake_poller()  # reports free room
+                        return 0
+                    if not deadline:
+                        deadline = time.monotonic() + wait
+                    stuck = not self.engine.wait_for_room_until(deadline)
                 if stuck:
                     error = _queue_full(topic, partition, self.queue_full_timeout)
                 if error is not None:
@@ -1465,3 +1712,12 @@ def _refused(message: OutgoingMessage, failure: Exception) -> MessageTypeError:
     return MessageTypeError(
         f"librdkafka refused the message: {failure}", topic=topic, partition=partition
     )
+
+
+def _payload_size(data: str | bytes | None) -> int:
+    """The bytes a key or value takes when sent (``str`` is sent as UTF-8)."""
+    if data is None:
+        return 0
+    if type(data) is str and not data.isascii():
+        return len(data.encode())
+    return len(data)

@@ -277,6 +277,60 @@ def test_messages_the_broker_refuses_are_reported_with_exit_code_1(
     assert [record.value for record in read_back(topic)] == [b"small", b"small again"]
 
 
+def _keys_on(partition: int, partitions: int, count: int) -> list[bytes]:
+    """``count`` keys that crc32 places on ``partition``."""
+    keys = (b"key-%d" % number for number in range(10_000))
+    return [key for key in keys if partitioners.crc32(key, partitions) == partition][:count]
+
+
+def test_failed_lines_are_reported_by_number_and_the_others_counted_where_they_went(
+    bootstrap: str,
+    topic_factory: Callable[..., str],
+    read_back: Callable[[str], list[Record]],
+    tmp_path: Path,
+) -> None:
+    # The broker refuses partition 1's record batch (its lines are larger than the
+    # topic takes) and takes partition 0's, all in one batch of the command: only
+    # failures are reported, so the acknowledged lines are counted without a report each.
+    topic = topic_factory(2, config={"max.message.bytes": "1024"})
+    small = [key + b":ok" for key in _keys_on(0, 2, 6)]
+    large = [key + b":" + b"x" * 2000 for key in _keys_on(1, 2, 3)]
+    lines = [small[0], large[0], small[1], small[2], large[1], large[2], *small[3:]]
+    failed = tmp_path / "failed.txt"
+
+    result = kaffe(
+        "produce", topic, "-e", bootstrap, "-K", ":", "-s", "crc32",
+        "--failed-out", str(failed), input=b"\n".join(lines) + b"\n",
+    )  # fmt: skip
+
+    assert result.returncode == EXIT_NOT_PRODUCED, result.stderr
+    assert "6 of 9 produced" in result.stdout
+    assert re.search(r"^failed\s+3\s*$", result.stdout, re.MULTILINE), result.stdout
+    assert partition_counts(result.stdout) == {0: 6}
+    assert f"{sum(len(line) - 1 for line in small):,} (keys and values)" in result.stdout
+    reported = result.stderr.splitlines()
+    assert [line.split(":")[0] for line in reported[:-1]] == ["line 2", "lines 5-6"]
+    assert all("message too large" in line for line in reported[:-1])
+    assert reported[-1] == f"Error: 3 of 9 lines were not produced; they are in {failed}"
+    assert failed.read_bytes() == b"".join(line + b"\n" for line in large)
+    assert sorted(record.value or b"" for record in read_back(topic)) == [b"ok"] * 6
+
+
+def test_a_line_librdkafka_refuses_fails_alone_among_acknowledged_ones(
+    bootstrap: str, topic: str, read_back: Callable[[str], list[Record]]
+) -> None:
+    huge = b"x" * 1_100_000  # over librdkafka's message.max.bytes: refused at hand-over
+
+    result = kaffe("produce", topic, "-e", bootstrap, input=b"a\n" + huge + b"\nb\nc\n")
+
+    assert result.returncode == EXIT_NOT_PRODUCED, result.stderr
+    assert "3 of 4 produced" in result.stdout
+    first, last = result.stderr.splitlines()
+    assert first.startswith("line 2: message too large")
+    assert last == "Error: 1 of 4 lines were not produced"
+    assert sorted(record.value or b"" for record in read_back(topic)) == [b"a", b"b", b"c"]
+
+
 def test_unknown_topic_exits_4_with_one_error_line(bootstrap: str) -> None:
     result = kaffe("produce", "no-such-topic-here", "-e", bootstrap, input=b"v\n")
 

@@ -1,19 +1,25 @@
 """
 The ``kaffe`` command line.
 
-One module per command: ``kaffe produce`` (:mod:`._produce`, its line parsing in
-:mod:`._lines`) sends lines from stdin or a file through :class:`kaffe.Producer`'s
-batch path; ``kaffe topics`` (:mod:`._topics`) and ``kaffe ping`` (:mod:`._ping`)
-read cluster metadata; ``kaffe partition`` (:mod:`._partition`) shows, without a
-broker, where each strategy places a key. :mod:`._connection` holds the options
-and the admin client the broker-facing commands share, :mod:`._output` what they
-print and how failures end, and :mod:`._exit` the exit codes.
+One module per command: ``kaffe produce`` (:mod:`._produce`, its input in
+:mod:`._lines`, its progress bar in :mod:`._progress`) sends lines from stdin or a
+file in batches through kaffe's counting face
+(:class:`kaffe._counting.CountingProducer`); ``kaffe topics`` (:mod:`._topics`) and
+``kaffe ping`` (:mod:`._ping`) read cluster metadata; ``kaffe partition``
+(:mod:`._partition`) shows, without a broker, where each strategy places a key.
+:mod:`._connection` holds the options and the admin client the broker-facing
+commands share, :mod:`._output` what they print and how failures end, and
+:mod:`._exit` the exit codes.
 
 It needs the ``cli`` extra (click and rich): ``pip install 'kaffe[cli]'``.
+
+A command's module is imported only when that command runs (or ``--help`` lists
+them all), so ``kaffe produce`` starts without what the other commands need.
 """
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import sys
 from collections.abc import Sequence
@@ -35,13 +41,31 @@ import click  # noqa: E402
 
 import kaffe  # noqa: E402
 
-from ._partition import partition  # noqa: E402
-from ._ping import ping  # noqa: E402
-from ._produce import produce  # noqa: E402
-from ._topics import topics  # noqa: E402
+#: Each command, and the module that defines it under the command's name.
+_COMMANDS = {
+    "partition": "._partition",
+    "ping": "._ping",
+    "produce": "._produce",
+    "topics": "._topics",
+}
+
+
+class _Commands(click.Group):
+    """The command group; a command's module is imported when the command is needed."""
+
+    def list_commands(self, context: click.Context) -> list[str]:
+        return sorted(_COMMANDS)
+
+    def get_command(self, context: click.Context, name: str) -> click.Command | None:
+        module = _COMMANDS.get(name)
+        if module is None:
+            return None
+        command: click.Command = getattr(importlib.import_module(module, __name__), name)
+        return command
 
 
 @click.group(
+    cls=_Commands,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
     epilog=EXIT_CODES_HELP,
 )
@@ -59,10 +83,6 @@ def cli() -> None:
     Brokers come from --endpoints, KAFFE_ENDPOINTS, or --heroku. TLS and SASL
     settings come from the KAFFE_SSL_* and KAFFE_SASL_* variables.
     """
-
-
-for _command in (produce, topics, partition, ping):
-    cli.add_command(_command)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

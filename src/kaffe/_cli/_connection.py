@@ -19,7 +19,6 @@ from typing import Any
 
 import click
 from confluent_kafka import KafkaError, KafkaException
-from confluent_kafka.admin import AdminClient
 
 import kaffe
 from kaffe._config import DEFAULT_START_TIMEOUT
@@ -145,6 +144,8 @@ class Admin:
     """
 
     def __init__(self, config: kaffe.ProducerConfig) -> None:
+        from confluent_kafka.admin import AdminClient  # not needed by kaffe produce
+
         self.config = config
         self._client_error: KafkaError | None = None
         properties = {

@@ -16,7 +16,6 @@ from collections.abc import Iterator
 import click
 from confluent_kafka import KafkaException
 from rich.console import Console
-from rich.logging import RichHandler
 from rich.text import Text
 
 import kaffe
@@ -121,6 +120,8 @@ def _client_logs(verbose: bool) -> Iterator[None]:
     saved = (logger.handlers[:], logger.level, logger.propagate)
     handler: logging.Handler
     if verbose:
+        from rich.logging import RichHandler  # only for --verbose
+
         handler = RichHandler(console=stderr(), show_path=False, markup=False)
         logger.setLevel(logging.DEBUG)
     else:
