@@ -947,6 +947,49 @@ def kaffe_cli(bench: Bench) -> Sample:
     )
 
 
+#: The least a Python program on confluent-kafka does per line: read the file, split each
+#: line at the tab, one ``produce()`` with no callback, librdkafka's own crc32 placement
+#: (``consistent``), and ``poll`` when the queue is full.
+RAW_PYTHON_CLI = """
+import sys
+from confluent_kafka import Producer
+bootstrap, topic, path = sys.argv[1:4]
+producer = Producer({"bootstrap.servers": bootstrap, "acks": "all",
+                     "enable.idempotence": True, "partitioner": "consistent"})
+producer.list_topics(topic, timeout=30)
+produce = producer.produce
+with open(path, "rb") as lines:
+    for line in lines.read().split(b"\\n"):
+        if not line:
+            continue
+        key, _, value = line.partition(b"\\t")
+        while True:
+            try:
+                produce(topic, value, key)
+                break
+            except BufferError:
+                producer.poll(0.01)
+if producer.flush(60):
+    sys.exit("messages left unsent")
+"""
+
+
+def raw_python_cli(bench: Bench) -> Sample:
+    """The floor of any Python command on confluent-kafka: :data:`RAW_PYTHON_CLI`."""
+    return command_line(
+        bench,
+        lambda topic, path: [
+            sys.executable,
+            "-c",
+            RAW_PYTHON_CLI,
+            bench.bootstrap,
+            topic,
+            str(path),
+        ],
+        dict(os.environ),
+    )
+
+
 def kcat_cli(bench: Bench) -> Sample:
     """``kcat -P -K <TAB> -l FILE -X enable.idempotence=true -X acks=all``."""
     executable = shutil.which("kcat")
@@ -1469,6 +1512,11 @@ def comparisons(sizes: Sizes) -> list[Comparison]:
             "cli",
             (
                 *kaffe_sides("cli.kaffe", f"kaffe produce, {sizes.cli_lines:,} lines", kaffe_cli),
+                Side(
+                    "cli.raw-python",
+                    f"minimal Python loop on raw confluent-kafka, {sizes.cli_lines:,} lines",
+                    raw_python_cli,
+                ),
                 Side("cli.kcat", f"kcat -P, {sizes.cli_lines:,} lines", kcat_cli),
             ),
         )
@@ -1682,6 +1730,13 @@ def targets() -> list[Target]:
             "pipelined.minimal",
         ),
     ]
+    found.append(
+        Target(
+            "minimal Python loop on raw confluent-kafka / kcat -P (the floor in Python)",
+            "cli.raw-python",
+            "cli.kcat",
+        )
+    )
     found += [
         Target(f"compiled / pure Python, {name}", f"{path}.compiled", f"{path}.pure")
         for path, name in KAFFE_PATHS.items()
