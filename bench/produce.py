@@ -2193,6 +2193,10 @@ def list_scenarios(every: Sequence[Comparison]) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Run as a script, this folder leads sys.path, and bench/http.py would then stand in for
+    # the standard library's http (prometheus_client imports http.server on first use).
+    here = Path(__file__).resolve().parent
+    sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != here]
     parser = argparse.ArgumentParser(
         description=__doc__.strip().split("\n\n")[0] if __doc__ else None
     )
