@@ -41,13 +41,19 @@ memory      RSS growth of a fresh process over 1,000,000 messages on each kaffe
             (1,000 tasks) and ``produce_sync`` (64 threads, so it ends in about a
             minute); compiled and pure Python, the two that ship (a 0.2.0 probe runs
             when named, e.g. ``memory.sync.0.2.0``). Runs once, after the rounds.
-observers   only with ``--observers``: issue 11's overhead. kaffe compiled (in this
-            process) with the OpenTelemetry observer (SDK tracer provider with a
-            batch span processor and a no-op exporter, SDK meter provider with an
-            in-memory reader) and the Prometheus observer (a fresh registry), against
-            the same path without observers: futures, batches, ``produce_sync`` (one
-            thread) and ``AsyncProducer.produce_sync`` (100 tasks). Skipped with a
-            note while ``kaffe.otel`` or ``kaffe.prometheus`` is missing.
+observers   only with ``--observers``: issues 11 and 17, the observers' overhead. kaffe
+            compiled (in this process) with the OpenTelemetry observer (SDK tracer
+            provider with a batch span processor and an exporter that drops the
+            spans, SDK meter provider with an in-memory reader) and the Prometheus
+            observer (a fresh registry), against the same path without observers:
+            futures, batches, ``produce_sync`` (one thread) and
+            ``AsyncProducer.produce_sync`` (100 tasks). The futures path also runs with
+            the OpenTelemetry observer alone, every span recorded and with a
+            ``ParentBased(TraceIdRatioBased(0.01))`` sampler, beside raw
+            ``produce()`` with a delivery callback through the official
+            instrumentation (``opentelemetry-instrumentation-confluent-kafka``'s
+            ``instrument_producer``) on the same span pipeline. Skipped with a note
+            while ``kaffe.otel`` or ``kaffe.prometheus`` is missing.
 
 How each side is set up, as its users would for the same guarantees:
 
@@ -103,7 +109,10 @@ over kaffe's); pure-Python mode / kaffe 0.2.0 >= 1.0 on every kaffe path; RSS gr
 <= 50 MB per 1,000,000 messages on every memory path, compiled and pure. Kaffe's
 targets are of the compiled build. Printed for information: the minimal equivalent /
 raw, futures compiled and pure / the minimal equivalent, and compiled / pure on every
-path. With ``--observers``, issue 11's: observers on / off >= 0.5 on each path.
+path. With ``--observers``, issue 11's: observers on / off >= 0.5 on each path; and
+issue 17's: futures with the OpenTelemetry observer / raw ``produce()`` with the official
+instrumentation >= 1.0, and futures with the observer sampling 1% of traces / futures
+without observers >= 0.6.
 
 Message counts (full run): 300,000 per pipelined Python side (100,000 for
 kafka-python, which runs at a tenth of the others' rate), 1,000,000 for Java,
@@ -119,7 +128,7 @@ Run:
     .venv/bin/python bench/produce.py --quick              # smoke run
     .venv/bin/python bench/produce.py --only asyncio.10,pipelined --rounds 5
     .venv/bin/python bench/produce.py --only pipelined.kaffe-futures --kaffe compiled,pure
-    .venv/bin/python bench/produce.py --observers          # add issue 11's overhead
+    .venv/bin/python bench/produce.py --observers          # add the observers' overhead
     py-spy record -o profile.svg -- .venv/bin/python bench/produce.py \\
         --only threads.8 --kaffe compiled --in-process
 
@@ -278,8 +287,12 @@ class Bench:
     sizes: Sizes
 
     @contextlib.contextmanager
-    def kaffe_options(self, *, observers: bool = False) -> Iterator[dict[str, Any]]:
-        """kaffe's options; with ``observers``, fresh observers, shut down afterwards."""
+    def kaffe_options(self, *, observers: str = "") -> Iterator[dict[str, Any]]:
+        """
+        kaffe's options; with ``observers``, a fresh set of them, shut down afterwards.
+
+        ``observers`` names a set of :data:`OBSERVER_SETS`; ``""`` is none.
+        """
         options: dict[str, Any] = {
             "endpoints": self.bootstrap,
             "topics": [self.topic],
@@ -288,7 +301,7 @@ class Bench:
         if not observers:
             yield options
             return
-        options["observers"], shutdown = make_observers()
+        options["observers"], shutdown = make_observers(observers)
         try:
             yield options
         finally:
@@ -540,7 +553,7 @@ def minimal_futures(bench: Bench) -> Sample:
 
 
 @contextlib.contextmanager
-def kaffe_producer(bench: Bench, *, observers: bool = False) -> Iterator[kaffe.Producer]:
+def kaffe_producer(bench: Bench, *, observers: str = "") -> Iterator[kaffe.Producer]:
     """A kaffe producer (it loads the topic's metadata) with the warm-up acknowledged."""
     with (
         bench.kaffe_options(observers=observers) as options,
@@ -553,7 +566,7 @@ def kaffe_producer(bench: Bench, *, observers: bool = False) -> Iterator[kaffe.P
         yield producer
 
 
-def kaffe_futures(bench: Bench, *, observers: bool = False) -> Sample:
+def kaffe_futures(bench: Bench, *, observers: str = "") -> Sample:
     """kaffe ``produce()``: a future per message, all kept, each checked after ``flush()``."""
     count = bench.sizes.pipelined
     data = pairs(count)
@@ -569,7 +582,7 @@ def kaffe_futures(bench: Bench, *, observers: bool = False) -> Sample:
     return Sample(count / elapsed)
 
 
-def kaffe_batches(bench: Bench, *, observers: bool = False) -> Sample:
+def kaffe_batches(bench: Bench, *, observers: str = "") -> Sample:
     """kaffe ``produce_batch_sync`` in chunks of 10,000; it raises unless all are delivered."""
     count = bench.sizes.pipelined
     data = pairs(count)
@@ -620,7 +633,7 @@ def threaded(
     return elapsed, [latency for mine in latencies for latency in mine]
 
 
-def kaffe_sync(bench: Bench, threads: int, count: int, *, observers: bool = False) -> Sample:
+def kaffe_sync(bench: Bench, threads: int, count: int, *, observers: str = "") -> Sample:
     """kaffe ``produce_sync`` from ``threads`` threads sharing one producer."""
     with kaffe_producer(bench, observers=observers) as producer:
         produce_sync, topic = producer.produce_sync, bench.topic
@@ -652,7 +665,7 @@ async def tasks_awaiting(
     return clock() - start, latencies
 
 
-def kaffe_async(bench: Bench, tasks: int, count: int, *, observers: bool = False) -> Sample:
+def kaffe_async(bench: Bench, tasks: int, count: int, *, observers: str = "") -> Sample:
     """kaffe ``AsyncProducer.produce_sync`` from ``tasks`` tasks, each awaiting its own."""
 
     async def run() -> Sample:
@@ -1017,7 +1030,7 @@ def kcat_cli(bench: Bench) -> Sample:
     )
 
 
-# --- observers (issue 11) -------------------------------------------------------------------
+# --- observers (issues 11 and 17) -----------------------------------------------------------
 
 
 OBSERVER_MODULES = (
@@ -1026,6 +1039,16 @@ OBSERVER_MODULES = (
     "opentelemetry.sdk.trace",
     "prometheus_client",
 )
+#: The observer sets of the observers group: issue 11's pair (OpenTelemetry, every span
+#: recorded, and Prometheus), and issue 17's OpenTelemetry alone, every span recorded or
+#: one trace in a hundred (``ParentBased(TraceIdRatioBased(0.01))``).
+OBSERVER_SETS = {
+    "on": "OpenTelemetry + Prometheus",
+    "otel": "OpenTelemetry",
+    "otel-sampled": "OpenTelemetry, 1% of traces sampled",
+}
+#: The fraction of traces the sampled set records.
+SAMPLED_RATIO = 0.01
 
 
 def observers_missing() -> str | None:
@@ -1039,39 +1062,113 @@ def observers_missing() -> str | None:
     return None
 
 
-def make_observers() -> tuple[list[Any], Callable[[], None]]:
-    """Both observers, with fresh providers and registry exporting nowhere, and their shutdown."""
-    otel = importlib.import_module("kaffe.otel")
-    prometheus = importlib.import_module("kaffe.prometheus")
+def span_pipeline(sampled: bool = False) -> Any:
+    """
+    A fresh SDK tracer provider whose batch span processor hands every span to an exporter
+    that drops it; with ``sampled``, one trace in a hundred is recorded.
+
+    Every side of the observers group gets this same pipeline: the comparison is of what
+    each client does per message, not of exporting.
+    """
     sdk_trace = importlib.import_module("opentelemetry.sdk.trace")
     trace_export = importlib.import_module("opentelemetry.sdk.trace.export")
-    sdk_metrics = importlib.import_module("opentelemetry.sdk.metrics")
-    metrics_export = importlib.import_module("opentelemetry.sdk.metrics.export")
-    prometheus_client = importlib.import_module("prometheus_client")
-
+    sampling = importlib.import_module("opentelemetry.sdk.trace.sampling")
     success = trace_export.SpanExportResult.SUCCESS
     null_exporter = type(
         "NullSpanExporter",
         (trace_export.SpanExporter,),
         {"export": lambda self, spans: success, "shutdown": lambda self: None},
     )
-    tracer_provider = sdk_trace.TracerProvider()
+    options = {"sampler": sampling.ParentBased(sampling.TraceIdRatioBased(SAMPLED_RATIO))}
+    tracer_provider = sdk_trace.TracerProvider(**(options if sampled else {}))
     tracer_provider.add_span_processor(trace_export.BatchSpanProcessor(null_exporter()))
+    return tracer_provider
+
+
+def make_observers(kind: str) -> tuple[list[Any], Callable[[], None]]:
+    """
+    The observers of one set of :data:`OBSERVER_SETS`, with fresh providers (and registry)
+    exporting nowhere, and their shutdown.
+    """
+    otel = importlib.import_module("kaffe.otel")
+    sdk_metrics = importlib.import_module("opentelemetry.sdk.metrics")
+    metrics_export = importlib.import_module("opentelemetry.sdk.metrics.export")
+    tracer_provider = span_pipeline(sampled=kind == "otel-sampled")
     meter_provider = sdk_metrics.MeterProvider(
         metric_readers=[metrics_export.InMemoryMetricReader()]
     )
-    observers = [
+    observers: list[Any] = [
         otel.OpenTelemetry(
             tracer_provider=tracer_provider, meter_provider=meter_provider, propagate=True
-        ),
-        prometheus.Prometheus(registry=prometheus_client.CollectorRegistry()),
+        )
     ]
+    if kind == "on":
+        prometheus = importlib.import_module("kaffe.prometheus")
+        prometheus_client = importlib.import_module("prometheus_client")
+        observers.append(prometheus.Prometheus(registry=prometheus_client.CollectorRegistry()))
 
     def shutdown() -> None:
         tracer_provider.shutdown()
         meter_provider.shutdown()
 
     return observers, shutdown
+
+
+def official_produce_all(
+    produce: Callable[..., None],
+    poll: Callable[[float], int],
+    topic: str,
+    data: Iterable[tuple[bytes, bytes]],
+    on_delivery: RawOutcomes,
+) -> None:
+    """:func:`raw_produce_all` through the instrumented producer: the key by keyword."""
+    for index, (key, value) in enumerate(data):
+        while True:
+            try:
+                produce(topic, value, key=key, on_delivery=on_delivery)
+                break
+            except BufferError:
+                poll(0.1)
+        if not index % 1000:
+            poll(0)
+
+
+def official_instrumentation(bench: Bench) -> Sample:
+    """
+    Raw ``produce()`` with a delivery callback, then ``flush()``, through the official
+    OpenTelemetry instrumentation (``opentelemetry-instrumentation-confluent-kafka``).
+
+    Its documented manual form: ``ConfluentKafkaInstrumentor.instrument_producer`` wraps a
+    raw producer, on the same span pipeline as kaffe's observer (:func:`span_pipeline`).
+    The instrumented ``produce()`` takes the key by keyword only: it passes the arguments
+    after the topic and value on after its own keyword ones. Its span ends when
+    ``produce()`` returns (the message is queued), and it records no metrics.
+    """
+    instrumentation = require("opentelemetry.instrumentation.confluent_kafka")
+    count = bench.sizes.pipelined
+    tracer_provider = span_pipeline()
+    try:
+        raw = confluent_kafka.Producer(raw_config(bench.bootstrap))
+        raw.list_topics(bench.topic, timeout=30)
+        producer = instrumentation.ConfluentKafkaInstrumentor.instrument_producer(
+            raw, tracer_provider=tracer_provider
+        )
+        produce, poll, topic = producer.produce, producer.poll, bench.topic
+        outcomes = RawOutcomes()
+        official_produce_all(produce, poll, topic, pairs(WARMUP), outcomes)
+        if producer.flush(WAIT_LIMIT) or outcomes.delivered != WARMUP:
+            raise RuntimeError(f"official warm-up: {outcomes.delivered} of {WARMUP} delivered")
+        data = pairs(count)
+        outcomes = RawOutcomes()
+        gc.collect()
+        start = time.perf_counter()
+        official_produce_all(produce, poll, topic, data, outcomes)
+        left = producer.flush(WAIT_LIMIT)
+        elapsed = time.perf_counter() - start
+    finally:
+        tracer_provider.shutdown()
+    check(left + count - outcomes.delivered, count, "official instrumentation")
+    return Sample(count / elapsed)
 
 
 # --- memory ---------------------------------------------------------------------------------
@@ -1536,24 +1633,27 @@ def comparisons(sizes: Sizes) -> list[Comparison]:
         ),
     ]
     for name, label, run in observed:
-        found.append(
-            Comparison(
-                f"observers.{name}",
-                "observers",
-                (
-                    Side(
-                        f"observers.{name}.off",
-                        f"{label}, observers off",
-                        partial(run, observers=False),
-                    ),
-                    Side(
-                        f"observers.{name}.on",
-                        f"{label}, OpenTelemetry + Prometheus",
-                        partial(run, observers=True),
-                    ),
-                ),
+        # Issue 17's sides, on the futures path: OpenTelemetry alone, every span recorded
+        # and 1% sampled, and the official instrumentation on raw confluent-kafka.
+        kinds = ("on", "otel", "otel-sampled") if name == "futures" else ("on",)
+        sides = [Side(f"observers.{name}.off", f"{label}, observers off", run)]
+        sides += [
+            Side(
+                f"observers.{name}.{kind}",
+                f"{label}, {OBSERVER_SETS[kind]}",
+                partial(run, observers=kind),
             )
-        )
+            for kind in kinds
+        ]
+        if name == "futures":
+            sides.append(
+                Side(
+                    "observers.futures.official",
+                    "raw produce() + callback, flush(), official OpenTelemetry instrumentation",
+                    official_instrumentation,
+                )
+            )
+        found.append(Comparison(f"observers.{name}", "observers", tuple(sides)))
     return found
 
 
@@ -1632,7 +1732,7 @@ def select(
 @dataclass(frozen=True)
 class Target:
     """
-    One of issue 15's (or 11's) targets: a ratio of two rows' medians, or a limit.
+    One of issue 15's (or 11's, or 17's) targets: a ratio of two rows' medians, or a limit.
 
     A target with neither minimum nor maximum is a ratio printed for information.
     """
@@ -1661,7 +1761,7 @@ KAFFE_PATHS = {
 
 
 def targets() -> list[Target]:
-    """Issue 15's targets, then the ratios printed for information, then issue 11's."""
+    """Issue 15's targets, then the ratios printed for information, then issues 11 and 17's."""
     found = [
         Target(
             "produce() futures / raw produce()+callback",
@@ -1749,6 +1849,26 @@ def targets() -> list[Target]:
             minimum=0.5,
         )
         for name in ("futures", "batches", "sync", "async")
+    ]
+    found += [
+        Target(
+            "issue 17: futures with OpenTelemetry / raw produce() with the official "
+            "instrumentation",
+            "observers.futures.otel",
+            "observers.futures.official",
+            minimum=1.0,
+        ),
+        Target(
+            "issue 17: futures with OpenTelemetry, 1% sampled / observers off",
+            "observers.futures.otel-sampled",
+            "observers.futures.off",
+            minimum=0.6,
+        ),
+        Target(
+            "futures with OpenTelemetry / observers off",
+            "observers.futures.otel",
+            "observers.futures.off",
+        ),
     ]
     return found
 
@@ -2248,6 +2368,10 @@ def list_scenarios(every: Sequence[Comparison]) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Run as a script, this folder leads sys.path, and bench/http.py would then stand in for
+    # the standard library's http (prometheus_client imports http.server on first use).
+    here = Path(__file__).resolve().parent
+    sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != here]
     parser = argparse.ArgumentParser(
         description=__doc__.strip().split("\n\n")[0] if __doc__ else None
     )
@@ -2268,7 +2392,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="run kaffe compiled in this process, not a child (e.g. under a profiler)",
     )
-    parser.add_argument("--observers", action="store_true", help="add issue 11's overhead group")
+    parser.add_argument(
+        "--observers", action="store_true", help="add the observers' overhead group"
+    )
     parser.add_argument("--list", action="store_true", help="print the scenario names and exit")
     parser.add_argument("--json", type=Path, default=None, help="where to write the results")
     parser.add_argument("--bootstrap", default=None, help="use this broker, not scripts/kafka")

@@ -264,12 +264,43 @@ def test_a_call_that_is_not_plain_is_left_to_the_core(args: tuple[Any, ...]) -> 
     assert HotPath(_core(), None, None)._plain_call(args) == (None, -1)
 
 
-def test_an_observed_or_serializing_producer_leaves_every_call_to_the_core() -> None:
-    observed = HotPath(_core(observers=[_Observer()]), None, None)
-    serializing = HotPath(_core(value_serializer=str.encode), None, None)
-    assert not observed.plain
-    assert not serializing.plain
-    assert observed.future(("events", b"k", b"v"), kaffe.DeliveryFuture) is None
+def test_a_serializing_producer_leaves_every_call_to_the_core() -> None:
+    for options in ({"value_serializer": str.encode}, {"key_serializer": str.encode}):
+        path = HotPath(_core(**options, observers=[_Observer()]), None, None)
+        assert not path.direct
+        assert not path.plain
+        assert path.future(("events", b"k", b"v"), kaffe.DeliveryFuture) is None
+
+
+def test_an_observed_producers_plain_call_skips_the_core_with_the_message_its_observers_see() -> (
+    None
+):
+    observer = _Observer()
+    core = _core(observers=[observer])
+    engine = Engine(core)
+    real = engine.rk
+    fake = _FakeHandle()
+    engine.rk = fake
+    try:
+        path = engine.path
+        assert path.direct
+        assert not path.plain
+        future = path.future(("events", "user-42", "café"), kaffe.DeliveryFuture)
+        assert isinstance(future, kaffe.DeliveryFuture)
+        expected = core.message(("events", "user-42", "café"))
+        assert observer.calls == [("send", expected)]
+        (sent,) = [message for kind, message in observer.calls if kind == "send"]
+        assert isinstance(sent, kaffe.OutgoingMessage)
+        assert sent.headers == []
+        assert sent.headers is not expected.headers
+        assert fake.taken == [("events", expected.partition, "user-42", "café")]
+        fake.deliver()
+        delivery = kaffe.Delivery("events", expected.partition, 0, None)
+        assert future.result() == delivery
+        assert observer.calls[1] == ("outcome", ("context", delivery))
+    finally:
+        engine.rk = real
+        engine.close(0)
 
 
 def test_round_robin_advances_once_per_plain_call() -> None:

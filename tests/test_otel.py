@@ -22,6 +22,7 @@ from opentelemetry.sdk.metrics.export import (
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased, TraceIdRatioBased
 from opentelemetry.trace import SpanKind, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
@@ -38,9 +39,9 @@ TOPIC = "orders"
 class Telemetry:
     """An SDK tracer and meter provider recording in memory, and an observer on them."""
 
-    def __init__(self, *, propagate: bool = True) -> None:
+    def __init__(self, *, propagate: bool = True, sampler: Any = None) -> None:
         self.exporter = InMemorySpanExporter()
-        self.tracer_provider = TracerProvider()
+        self.tracer_provider = TracerProvider(sampler=sampler)
         self.tracer_provider.add_span_processor(SimpleSpanProcessor(self.exporter))
         self.reader = InMemoryMetricReader()
         self.meter_provider = MeterProvider(metric_readers=[self.reader])
@@ -450,6 +451,84 @@ def test_observers_of_one_meter_provider_share_the_statistics(telemetry: Telemet
     second.on_statistics(_statistics("queued"))
     (messages,) = telemetry.points("kaffe.producer.queue.messages")
     assert messages.value == _statistics("queued").queue_messages
+
+
+def test_observers_of_one_meter_provider_add_up_their_sent_messages(
+    telemetry: Telemetry,
+) -> None:
+    second = otel.OpenTelemetry(
+        tracer_provider=telemetry.tracer_provider, meter_provider=telemetry.meter_provider
+    )
+    telemetry.send(make_message(), delivered())
+    message = make_message()
+    second.on_outcome(second.on_send(message, CONFIG), message, delivered(18), 0.001)
+    (sent,) = telemetry.points("messaging.client.sent.messages")
+    assert sent.value == 2
+
+
+# --- sampling ----------------------------------------------------------------------------
+
+
+def _no_message_attributes(*_args: Any) -> Any:
+    raise AssertionError("attributes were built for a span nobody records")
+
+
+@pytest.mark.parametrize(
+    "sampler",
+    [ALWAYS_OFF, ParentBased(TraceIdRatioBased(0.0))],
+    ids=["always-off", "parent-based-ratio-0"],
+)
+def test_an_unsampled_message_builds_no_attributes_and_is_still_counted(
+    sampler: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    telemetry = Telemetry(sampler=sampler)
+    monkeypatch.setattr(otel, "_message_attributes", _no_message_attributes)
+    try:
+        telemetry.send(make_message(), delivered())
+        telemetry.send(make_message(), kaffe.DeliveryTimeoutError("timed out", topic=TOPIC))
+        assert telemetry.spans() == []
+        counts = sorted(
+            (dict(point.attributes).get("error.type", ""), point.value)
+            for point in telemetry.points("messaging.client.sent.messages")
+        )
+        assert counts == [("", 1), ("kaffe.DeliveryTimeoutError", 1)]
+        (duration,) = [
+            point
+            for point in telemetry.points("messaging.client.operation.duration")
+            if "error.type" not in point.attributes
+        ]
+        assert duration.count == 1
+    finally:
+        telemetry.tracer_provider.shutdown()
+        telemetry.meter_provider.shutdown()
+
+
+def test_an_unsampled_message_still_carries_its_trace_context() -> None:
+    telemetry = Telemetry(sampler=ALWAYS_OFF)
+    try:
+        message = make_message()
+        telemetry.send(message, delivered())
+        (name, value) = message.headers[-1]  # type: ignore[index]
+        assert name == "traceparent"
+        flags = int(str(value).rsplit("-", 1)[1], 16)
+        assert flags & 1 == 0  # not sampled, so downstream does not sample either
+    finally:
+        telemetry.tracer_provider.shutdown()
+        telemetry.meter_provider.shutdown()
+
+
+def test_a_sampled_message_under_a_ratio_sampler_gets_every_attribute() -> None:
+    telemetry = Telemetry(sampler=ParentBased(TraceIdRatioBased(1.0)))
+    try:
+        telemetry.send(make_message("user-42", b"hello"), delivered(offset=17))
+        (span,) = telemetry.spans()
+        attributes = dict(span.attributes or {})
+        assert attributes["messaging.kafka.message.key"] == "user-42"
+        assert attributes["messaging.message.body.size"] == 5
+        assert attributes["messaging.kafka.offset"] == 17
+    finally:
+        telemetry.tracer_provider.shutdown()
+        telemetry.meter_provider.shutdown()
 
 
 def test_global_providers_are_used_when_none_are_given(tmp_path: Path) -> None:

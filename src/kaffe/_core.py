@@ -11,9 +11,10 @@ it, so validation, encoding and placement are the same everywhere:
   face fetches the metadata its own way (a thread blocks, the event loop awaits)
   and asks again.
 * Plain calls (a known topic, ``bytes``/``str`` key and value, no headers or
-  timestamp, a built-in strategy, no serializer, prefix or observer) skip this
-  module: :class:`kaffe._hot.HotPath` places and hands them over itself. The core
-  says whether they may (:attr:`Core.plain`).
+  timestamp, a built-in strategy, no serializer or prefix) skip this module:
+  :class:`kaffe._hot.HotPath` places and hands them over itself, building the
+  message only for observers. The core says whether they may (:attr:`Core.direct`,
+  and :attr:`Core.plain` when no observer watches).
 
 The per-message functions themselves (placement, the hand-over, the one outcome
 function :meth:`Waiter.__call__ <kaffe._hot.Waiter>`) live in :mod:`kaffe._hot`,
@@ -186,10 +187,12 @@ class Core:
             self._encode_key.needs_headers or self._encode_value.needs_headers
         )
         #: Whether plain calls may skip the core (see :class:`kaffe._hot.HotPath`): no
-        #: serializer, no topic prefix and no observers (whose hooks see every message).
-        self.plain = not (
-            self._prefix or self._key_serializes or self._value_serializes or self.observers
-        )
+        #: serializer and no topic prefix. With observers, the path builds the message
+        #: their hooks see itself.
+        self.direct = not (self._prefix or self._key_serializes or self._value_serializes)
+        #: Whether, besides, no observer watches: plain calls and batches of plain pairs
+        #: are then handed over without building a message at all.
+        self.plain = self.direct and not self.observers
         #: Called when a delivery report says a partition is unknown: metadata changed.
         self.on_unknown_partition: Callable[[], None] = _nothing
         #: What purges messages now: closing, aborting a transaction, the broker

@@ -22,8 +22,9 @@ What is here:
 * **Hand-over.** :meth:`HotPath.send` is the one function that calls librdkafka's
   ``produce`` and ``produce_batch``. :class:`HotPath` also takes plain calls (known
   topic, ``bytes``/``str`` key and value, no headers or timestamp, a built-in
-  strategy, no serializer, prefix or observer) from the call to the hand-over
-  without building an :class:`~kaffe.OutgoingMessage`. A call that is not plain
+  strategy, no serializer or prefix) from the call to the hand-over without the
+  core: without building an :class:`~kaffe.OutgoingMessage` at all when no observer
+  watches, else building the one the observers see. A call that is not plain
   returns ``None`` there, and the core builds its message in full.
   :meth:`HotPath.count_lines` takes lines of input (the ``kaffe produce``
   command's) from the split at a key separator to the hand-over in the same way.
@@ -421,6 +422,17 @@ class Observation:
 def announce(observers: Any, message: OutgoingMessage, waiter: Waiter, started: float) -> None:
     """Tell the observers a message is being handed over; its waiter keeps their contexts."""
     waiter.observed = Observation(observers.send(message), message, started)
+
+
+def _observed_message(topic: str, partition: int, key: Any, value: Any) -> OutgoingMessage:
+    """
+    The message of a plain call, as an observed producer's core builds it.
+
+    Its headers are a list of their own, which the observers may extend. Made with
+    ``tuple.__new__``, as ``OutgoingMessage._make`` makes one (see :func:`new_delivery`).
+    """
+    headers: list[tuple[str, bytes | str | None]] = []
+    return tuple.__new__(OutgoingMessage, (topic, partition, key, value, headers, None))
 
 
 class Waiter:
@@ -1027,8 +1039,10 @@ class HotPath:
         rk: librdkafka's producer handle.
         open: True while the producer can produce.
         topics: The core's topics by broker-side name.
-        plain: True when plain calls may skip the core: no serializer, no topic
-            prefix, no observer, and a built-in strategy.
+        direct: True when plain calls may skip the core: no serializer and no topic
+            prefix. With observers, such a call's message is built here, for them.
+        plain: True when, besides, no observer watches: a plain call is then handed
+            over without building a message, and so are batches of plain pairs.
         default_topic: The first configured topic, if any.
         produced: Messages handed over by threads that serve reports inline; a hint
             for the poller, so unlocked increments from several threads are fine.
@@ -1044,6 +1058,7 @@ class HotPath:
         self.rk = rk
         self.open = True
         self.topics: dict[str, TopicState] = core.topics
+        self.direct: bool = core.direct
         self.plain: bool = core.plain
         topics: tuple[str, ...] = core.config.topics
         self.default_topic: str | None = topics[0] if topics else None
@@ -1064,8 +1079,9 @@ class HotPath:
         """
         The topic and partition of a call, when it is plain; else ``(None, -1)``.
 
-        A call is never plain while the producer is closed, or when it has a serializer,
-        a topic prefix or an observer.
+        A call is never plain while the producer is closed, or when it has a serializer
+        or a topic prefix. An observed producer's plain call is (the entry points then
+        build the message its observers see).
 
         Only a built-in strategy places here, so nothing the caller wrote runs twice
         when the core then takes a call that is not plain.
@@ -1075,7 +1091,7 @@ class HotPath:
                 ``None`` key).
         """
         none: tuple[TopicState | None, int] = (None, -1)
-        if not (self.open and self.plain):
+        if not (self.open and self.direct):
             return none
         count = len(args)
         partition = -1
@@ -1153,6 +1169,7 @@ class HotPath:
         Raises:
             KaffeError: As :meth:`send` raises for a message it could not hand over.
         """
+        started = time.perf_counter() if self.observing else 0.0  # kaffe._core.now
         state, partition = self._plain_call(args)
         if state is None:
             return None
@@ -1160,7 +1177,10 @@ class HotPath:
         value = args[-1]
         topic = state.name
         waiter = FutureWaiter(self.core, topic, partition)
-        if self._offer(topic, partition, key, value, waiter, THREAD_SERVES) is not None:
+        if self.observing:
+            message = _observed_message(topic, partition, key, value)
+            self.send((message,), (waiter,), self.queue_full_timeout, started)
+        elif self._offer(topic, partition, key, value, waiter, THREAD_SERVES) is not None:
             # Not taken: wait for room (up to queue_full_timeout), or refuse it and raise.
             message = OutgoingMessage(topic, partition, key, value, None, None)
             self.send((message,), (waiter,), self.queue_full_timeout)
@@ -1180,6 +1200,7 @@ class HotPath:
         Raises:
             KaffeError: As :meth:`send` raises for a message it could not hand over.
         """
+        started = time.perf_counter() if self.observing else 0.0  # kaffe._core.now
         state, partition = self._plain_call(args)
         if state is None:
             return None
@@ -1188,7 +1209,10 @@ class HotPath:
         topic = state.name
         waiter = SyncWaiter(self.core, topic, partition)
         who = CALLER_SERVES if serving else THREAD_SERVES
-        if self._offer(topic, partition, key, value, waiter, who) is not None:
+        if self.observing:
+            message = _observed_message(topic, partition, key, value)
+            self.send((message,), (waiter,), self.queue_full_timeout, started, serving=serving)
+        elif self._offer(topic, partition, key, value, waiter, who) is not None:
             message = OutgoingMessage(topic, partition, key, value, None, None)
             self.send((message,), (waiter,), self.queue_full_timeout, serving=serving)
         return waiter
@@ -1205,6 +1229,7 @@ class HotPath:
         Raises:
             KaffeError: librdkafka refused the message.
         """
+        started = time.perf_counter() if self.observing else 0.0  # kaffe._core.now
         state, partition = self._plain_call(args)
         if state is None:
             return None
@@ -1214,7 +1239,11 @@ class HotPath:
         # asyncio.Future(loop=...) is what loop.create_future() returns, without its call.
         future: asyncio.Future[Delivery] = asyncio.Future(loop=hand_off.loop)
         waiter = LoopWaiter(self.core, topic, partition, future, hand_off)
-        if self._offer(topic, partition, key, value, waiter, POLLER_SERVES) is not None:
+        if self.observing:
+            message = _observed_message(topic, partition, key, value)
+            if not self.send((message,), (waiter,), None, started):
+                waiter.queued = message  # the face offers it again, without blocking the loop
+        elif self._offer(topic, partition, key, value, waiter, POLLER_SERVES) is not None:
             message = OutgoingMessage(topic, partition, key, value, None, None)
             if not self.send((message,), (waiter,), None):
                 waiter.queued = message  # the face offers it again, without blocking the loop

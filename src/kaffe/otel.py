@@ -27,7 +27,8 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final
 
 try:
@@ -95,15 +96,70 @@ _TRACESTATE = "tracestate"
 _MAX_DESTINATIONS = 10_000
 
 
+#: Attribute values, as the OpenTelemetry API takes them.
+_Attributes = Mapping[str, "str | int | bool"]
+
+
+class _Tally:
+    """One attribute set's ``messaging.client.sent.messages``: kaffe's own count."""
+
+    __slots__ = ("attributes", "count")
+
+    def __init__(self, attributes: _Attributes) -> None:
+        self.attributes = attributes
+        self.count = 0
+
+
+class _SentMessages:
+    """
+    ``messaging.client.sent.messages`` of every observer on one meter provider.
+
+    kaffe counts each outcome itself, an increment under a lock, and the SDK reads the
+    counts at each collection through an asynchronous (observable) counter: the same
+    monotonic cumulative sum a synchronous counter makes, without a measurement through
+    the SDK per message (which validates and hashes its attributes every time).
+    """
+
+    def __init__(self) -> None:
+        #: Held for every increment, and while the counts are read.
+        self.lock = threading.Lock()
+        self._tallies: dict[frozenset[tuple[str, str | int | bool]], _Tally] = {}
+
+    def tally(self, attributes: _Attributes) -> _Tally:
+        """The tally of an attribute set, made on first use."""
+        key = frozenset(attributes.items())
+        with self.lock:
+            tally = self._tallies.get(key)
+            if tally is None:
+                tally = self._tallies[key] = _Tally(attributes)
+        return tally
+
+    def observations(self) -> list[Observation]:
+        """Every attribute set's count, for a collection."""
+        with self.lock:
+            counts = [(tally.count, tally.attributes) for tally in self._tallies.values()]
+        return [Observation(count, attributes) for count, attributes in counts if count]
+
+
 class _Destination:
     """Everything one (producer configuration, topic, partition) needs, computed once."""
 
-    __slots__ = ("config", "failed_attributes", "metric_attributes", "span_attributes", "span_name")
+    __slots__ = (
+        "config",
+        "failed_tallies",
+        "metric_attributes",
+        "sent",
+        "sent_messages",
+        "span_attributes",
+        "span_name",
+    )
 
-    def __init__(self, config: ProducerConfig | None, topic: str, partition: int) -> None:
+    def __init__(
+        self, config: ProducerConfig | None, topic: str, partition: int, sent: _SentMessages
+    ) -> None:
         self.config = config  # pinned, so the id() in the cache key cannot be reused
         self.span_name = f"send {topic}"
-        metric_attributes: dict[str, str | int] = {
+        metric_attributes: dict[str, str | int | bool] = {
             _SYSTEM: "kafka",
             _OPERATION_NAME: "send",
             _OPERATION_TYPE: "send",
@@ -114,22 +170,42 @@ class _Destination:
         if endpoints:
             metric_attributes[_SERVER_ADDRESS] = endpoints[0].host
             metric_attributes[_SERVER_PORT] = endpoints[0].port
-        self.metric_attributes = metric_attributes
+        #: Read-only views: the SDK copies what it keeps, and nothing it calls may change them.
+        self.metric_attributes: _Attributes = MappingProxyType(metric_attributes)
         client_id = getattr(config, "client_id", None)
-        self.span_attributes = (
-            {**metric_attributes, _CLIENT_ID: client_id}
+        #: The span's attributes known before the message: every message's span starts
+        #: with them (they are also the ones the conventions ask samplers to be given).
+        self.span_attributes: _Attributes = (
+            MappingProxyType({**metric_attributes, _CLIENT_ID: client_id})
             if isinstance(client_id, str)
-            else metric_attributes
+            else self.metric_attributes
         )
-        self.failed_attributes: dict[str, dict[str, str | int]] = {}
+        self.sent = sent
+        self.sent_messages = sent.tally(self.metric_attributes)
+        self.failed_tallies: dict[str, _Tally] = {}
 
-    def failed(self, error_type: str) -> dict[str, str | int]:
-        """The metric attributes of a failure of this kind."""
-        attributes = self.failed_attributes.get(error_type)
-        if attributes is None:
-            attributes = {**self.metric_attributes, _ERROR_TYPE: error_type}
-            self.failed_attributes[error_type] = attributes
-        return attributes
+    def failed(self, error_type: str) -> _Tally:
+        """The tally (and the metric attributes) of a failure of this kind."""
+        tally = self.failed_tallies.get(error_type)
+        if tally is None:
+            attributes = MappingProxyType({**self.metric_attributes, _ERROR_TYPE: error_type})
+            tally = self.failed_tallies[error_type] = self.sent.tally(attributes)
+        return tally
+
+
+def _message_attributes(message: OutgoingMessage) -> dict[str, str | int | bool]:
+    """A recording span's attributes of the message itself: its value's size and its key."""
+    attributes: dict[str, str | int | bool]
+    if message.value is None:
+        attributes = {_TOMBSTONE: True, _BODY_SIZE: 0}
+    else:
+        attributes = {_BODY_SIZE: message.value_size}
+    key = message.key
+    if key is not None:
+        text = key if type(key) is str else _key_text(key)
+        if text is not None:
+            attributes[_KEY] = text
+    return attributes
 
 
 def _key_text(key: bytes | str | None) -> str | None:
@@ -180,25 +256,41 @@ class _KeepUserHeaders(Setter[list[tuple[str, bytes | str | None]]]):
 
 
 _APPEND_HEADER = _AppendHeader()
-
-#: Statistics shared by every observer of one meter provider: the SDK hands the
-#: second observer the first one's gauges, so they must read the same snapshots.
-_BOARDS: weakref.WeakKeyDictionary[Any, LatestStatistics] = weakref.WeakKeyDictionary()
-_GLOBAL_BOARD = LatestStatistics()
-_BOARDS_LOCK = threading.Lock()
+_PRODUCER = SpanKind.PRODUCER
 
 
-def _board_for(meter_provider: Any) -> LatestStatistics:
+class _Shared:
+    """
+    What every observer of one meter provider shares.
+
+    The SDK hands the second observer on a provider the first one's asynchronous
+    instruments, with the first one's callbacks: they must read the same counts and
+    statistics snapshots.
+    """
+
+    __slots__ = ("sent", "statistics")
+
+    def __init__(self) -> None:
+        self.sent = _SentMessages()
+        self.statistics = LatestStatistics()
+
+
+_SHARED: weakref.WeakKeyDictionary[Any, _Shared] = weakref.WeakKeyDictionary()
+_GLOBAL_SHARED = _Shared()
+_SHARED_LOCK = threading.Lock()
+
+
+def _shared_for(meter_provider: Any) -> _Shared:
     if meter_provider is None:
-        return _GLOBAL_BOARD
-    with _BOARDS_LOCK:
+        return _GLOBAL_SHARED
+    with _SHARED_LOCK:
         try:
-            board = _BOARDS.get(meter_provider)
-            if board is None:
-                board = _BOARDS[meter_provider] = LatestStatistics()
+            shared = _SHARED.get(meter_provider)
+            if shared is None:
+                shared = _SHARED[meter_provider] = _Shared()
         except TypeError:  # a provider that cannot be weakly referenced
-            board = LatestStatistics()
-    return board
+            shared = _Shared()
+    return shared
 
 
 class OpenTelemetry(Observer):
@@ -255,8 +347,16 @@ class OpenTelemetry(Observer):
         meter = metrics.get_meter(_SCOPE, __version__, meter_provider, SCHEMA_URL)
         self._propagate = bool(propagate)
         self._destinations: dict[tuple[int, str, int], _Destination] = {}
-        self._sent = meter.create_counter(
+        self._shared = shared = _shared_for(meter_provider)
+        self._sent = sent = shared.sent
+        board = shared.statistics
+
+        def sent_messages(_options: CallbackOptions) -> Iterable[Observation]:
+            return sent.observations()
+
+        meter.create_observable_counter(
             "messaging.client.sent.messages",
+            callbacks=[sent_messages],
             unit="{message}",
             description="Number of messages producer attempted to send to the broker.",
         )
@@ -267,7 +367,6 @@ class OpenTelemetry(Observer):
             "client.",
             explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
         )
-        self._board = board = _board_for(meter_provider)
         system = {_SYSTEM: "kafka"}
 
         def queue_messages(_options: CallbackOptions) -> Iterable[Observation]:
@@ -317,7 +416,7 @@ class OpenTelemetry(Observer):
         destinations = self._destinations
         if len(destinations) >= _MAX_DESTINATIONS:
             destinations.clear()
-        destination = _Destination(config, topic, partition)
+        destination = _Destination(config, topic, partition, self._sent)
         destinations[(id(config), topic, partition)] = destination
         return destination
 
@@ -325,28 +424,21 @@ class OpenTelemetry(Observer):
         """
         Start the message's span and inject its context into the headers.
 
+        The span starts with the attributes of its destination, computed once per topic
+        and partition (the ones the conventions ask samplers to be given). The message's
+        own (its key, its value's size) join the offset at the outcome, and only when
+        the span records: a message the sampler drops builds no attributes.
+
         Returns:
-            The span and the message's precomputed attributes, for :meth:`on_outcome`.
+            The span and the message's destination, for :meth:`on_outcome`.
         """
         topic = message.topic
         partition = message.partition
         destination = self._destinations.get((id(config), topic, partition))
         if destination is None or destination.config is not config:
             destination = self._destination(config, topic, partition)
-        attributes = dict(destination.span_attributes)
-        value = message.value
-        if value is None:
-            attributes[_TOMBSTONE] = True
-            attributes[_BODY_SIZE] = 0
-        else:
-            attributes[_BODY_SIZE] = message.value_size
-        key = message.key
-        if key is not None:
-            text = key if type(key) is str else _key_text(key)
-            if text is not None:
-                attributes[_KEY] = text
         span = self._tracer.start_span(
-            destination.span_name, kind=SpanKind.PRODUCER, attributes=attributes
+            destination.span_name, kind=_PRODUCER, attributes=destination.span_attributes
         )
         headers = message.headers
         if self._propagate and headers is not None:
@@ -372,24 +464,31 @@ class OpenTelemetry(Observer):
             span, destination = context
         else:  # on_send did not return for this message: no span, but count it
             span = None
-            destination = _Destination(None, message.topic, message.partition)
+            destination = _Destination(None, message.topic, message.partition, self._sent)
         if isinstance(outcome, Delivery):
-            attributes = destination.metric_attributes
+            tally = destination.sent_messages
             if span is not None:
-                span.set_attribute(_OFFSET, outcome.offset)
+                if span.is_recording():
+                    attributes = _message_attributes(message)
+                    attributes[_OFFSET] = outcome.offset
+                    span.set_attributes(attributes)
                 span.end()
         else:
             error_type = _error_type(outcome)
-            attributes = destination.failed(error_type)
+            tally = destination.failed(error_type)
             if span is not None:
-                span.set_attribute(_ERROR_TYPE, error_type)
-                if isinstance(outcome, Exception):
-                    span.record_exception(outcome)
-                span.set_status(Status(StatusCode.ERROR, str(outcome)))
+                if span.is_recording():
+                    attributes = _message_attributes(message)
+                    attributes[_ERROR_TYPE] = error_type
+                    span.set_attributes(attributes)
+                    if isinstance(outcome, Exception):
+                        span.record_exception(outcome)
+                    span.set_status(Status(StatusCode.ERROR, str(outcome)))
                 span.end()
-        self._sent.add(1, attributes)
-        self._duration.record(seconds, attributes)
+        with self._sent.lock:
+            tally.count += 1
+        self._duration.record(seconds, tally.attributes)
 
     def on_statistics(self, statistics: Statistics) -> None:
         """Keep the snapshot for the queue and round-trip gauges."""
-        self._board.update(statistics)
+        self._shared.statistics.update(statistics)
