@@ -28,26 +28,34 @@ Run: .venv/bin/python bench/observers.py [--messages 50000] [--rounds 5]
 
 from __future__ import annotations
 
-import argparse
-import statistics
-import time
-from collections.abc import Callable, Sequence
-from typing import Any
+import sys
+from pathlib import Path
 
-from opentelemetry.metrics import NoOpMeterProvider
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
-from opentelemetry.trace import NoOpTracerProvider
-from prometheus_client import CollectorRegistry
+# Run as a script, this file's folder comes first on sys.path, and bench/http.py would hide
+# the standard library's http package (prometheus_client imports http.server).
+BENCH = Path(__file__).resolve().parent
+sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != BENCH]
 
-import kaffe
-from kaffe._config import ProducerConfig
-from kaffe._observers import Observer
-from kaffe._types import OutgoingMessage
-from kaffe.otel import OpenTelemetry
-from kaffe.prometheus import Prometheus
+import argparse  # noqa: E402
+import statistics  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable, Sequence  # noqa: E402
+from typing import Any  # noqa: E402
+
+from opentelemetry.metrics import NoOpMeterProvider  # noqa: E402
+from opentelemetry.sdk.metrics import MeterProvider  # noqa: E402
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader  # noqa: E402
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider  # noqa: E402
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult  # noqa: E402
+from opentelemetry.trace import NoOpTracerProvider  # noqa: E402
+from prometheus_client import CollectorRegistry  # noqa: E402
+
+import kaffe  # noqa: E402
+from kaffe._config import ProducerConfig  # noqa: E402
+from kaffe._observers import Observer  # noqa: E402
+from kaffe._types import OutgoingMessage  # noqa: E402
+from kaffe.otel import OpenTelemetry  # noqa: E402
+from kaffe.prometheus import Prometheus  # noqa: E402
 
 CONFIG = ProducerConfig(endpoints="127.0.0.1:9092", client_id="bench")
 TOPICS = ("orders", "audit", "events", "payments")
