@@ -1177,13 +1177,7 @@ class HotPath:
         value = args[-1]
         topic = state.name
         waiter = FutureWaiter(self.core, topic, partition)
-        if self.observing:
-            message = _observed_message(topic, partition, key, value)
-            self.send((message,), (waiter,), self.queue_full_timeout, started)
-        elif self._offer(topic, partition, key, value, waiter, THREAD_SERVES) is not None:
-            # Not taken: wait for room (up to queue_full_timeout), or refuse it and raise.
-            message = OutgoingMessage(topic, partition, key, value, None, None)
-            self.send((message,), (waiter,), self.queue_full_timeout)
+        self._hand_over(topic, partition, key, value, waiter, THREAD_SERVES, started)
         return future_type(waiter)
 
     def sync_waiter(self, args: tuple[Any, ...], serving: bool) -> SyncWaiter | None:
@@ -1209,12 +1203,7 @@ class HotPath:
         topic = state.name
         waiter = SyncWaiter(self.core, topic, partition)
         who = CALLER_SERVES if serving else THREAD_SERVES
-        if self.observing:
-            message = _observed_message(topic, partition, key, value)
-            self.send((message,), (waiter,), self.queue_full_timeout, started, serving=serving)
-        elif self._offer(topic, partition, key, value, waiter, who) is not None:
-            message = OutgoingMessage(topic, partition, key, value, None, None)
-            self.send((message,), (waiter,), self.queue_full_timeout, serving=serving)
+        self._hand_over(topic, partition, key, value, waiter, who, started)
         return waiter
 
     def loop_waiter(self, args: tuple[Any, ...], hand_off: LoopHandOff) -> LoopWaiter | None:
@@ -1239,15 +1228,48 @@ class HotPath:
         # asyncio.Future(loop=...) is what loop.create_future() returns, without its call.
         future: asyncio.Future[Delivery] = asyncio.Future(loop=hand_off.loop)
         waiter = LoopWaiter(self.core, topic, partition, future, hand_off)
-        if self.observing:
-            message = _observed_message(topic, partition, key, value)
-            if not self.send((message,), (waiter,), None, started):
-                waiter.queued = message  # the face offers it again, without blocking the loop
-        elif self._offer(topic, partition, key, value, waiter, POLLER_SERVES) is not None:
-            message = OutgoingMessage(topic, partition, key, value, None, None)
-            if not self.send((message,), (waiter,), None):
-                waiter.queued = message  # the face offers it again, without blocking the loop
+        # When the queue is full, the face offers the message again, without blocking the loop.
+        waiter.queued = self._hand_over(
+            topic, partition, key, value, waiter, POLLER_SERVES, started
+        )
         return waiter
+
+    def _hand_over(
+        self,
+        topic: str,
+        partition: int,
+        key: Any,
+        value: Any,
+        waiter: Waiter,
+        who: int,
+        started: float,
+    ) -> OutgoingMessage | None:
+        """
+        Hand a plain call's message over with its waiter, as ``who`` serves its report.
+
+        An unobserved message goes straight to ``produce()``; an observed one, or one the
+        queue refused, is built and goes through :meth:`send`, which tells the observers
+        and waits for room (up to ``queue_full_timeout``, except on the event loop).
+
+        Returns:
+            The message when the event loop's queue was full (nothing was handed over;
+            the face offers it again), else ``None``.
+
+        Raises:
+            KaffeError: As :meth:`send` raises for a message it could not hand over.
+        """
+        observing = self.observing
+        if not observing and self._offer(topic, partition, key, value, waiter, who) is None:
+            return None
+        if observing:
+            message = _observed_message(topic, partition, key, value)
+        else:
+            message = OutgoingMessage(topic, partition, key, value, None, None)
+        on_loop = who == POLLER_SERVES
+        wait = None if on_loop else self.queue_full_timeout
+        if self.send((message,), (waiter,), wait, started, serving=who == CALLER_SERVES):
+            return None
+        return message
 
     def batch(
         self, topic: str, items: Sequence[Any], batch: Batch, wait: float, serving: bool
