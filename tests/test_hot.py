@@ -697,6 +697,94 @@ def test_a_waiter_and_a_settling_thread_never_miss_each_other() -> None:
         racer.join()
 
 
+@pytest.fixture
+def frequent_thread_switches() -> Iterator[None]:
+    """Switch threads as often as the interpreter can, so that races show up."""
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    yield
+    sys.setswitchinterval(before)
+
+
+def _run_to_the_end(threads: list[threading.Thread]) -> None:
+    for thread in threads:
+        thread.daemon = True  # a deadlocked thread must not keep the test run alive
+        thread.start()
+    for thread in threads:
+        # Far beyond what a round needs (milliseconds): only a deadlock gets here.
+        thread.join(timeout=120)
+        assert not thread.is_alive(), f"{thread.name} is stuck: a deadlock"
+
+
+def _settle(parity: int, pairs: list[tuple[kaffe.DeliveryFuture, FutureWaiter]]) -> None:
+    for index, (_, waiter) in enumerate(pairs):
+        if index % 2 != parity:
+            continue
+        if index % 7 == 0:
+            waiter(kaffe.DeliveryTimeoutError("late", reason="t", retriable=True), None)
+        else:
+            waiter(None, _Report("events", 3, index))
+
+
+def _wait_all(futures: list[kaffe.DeliveryFuture], _called: list[object]) -> None:
+    assert not concurrent.futures.wait(futures[::-1], timeout=120).not_done
+
+
+def _wait_first_exception(futures: list[kaffe.DeliveryFuture], _called: list[object]) -> None:
+    when = concurrent.futures.FIRST_EXCEPTION
+    concurrent.futures.wait(futures, timeout=120, return_when=when)
+
+
+def _as_completed(futures: list[kaffe.DeliveryFuture], _called: list[object]) -> None:
+    assert len(list(concurrent.futures.as_completed(futures[5:], timeout=120))) == 35
+
+
+def _add_callbacks(futures: list[kaffe.DeliveryFuture], called: list[object]) -> None:
+    def callback(done: concurrent.futures.Future[kaffe.Delivery]) -> None:
+        called.append(done)
+        done.exception()
+
+    for future in futures[::2]:
+        future.add_done_callback(callback)
+
+
+def _exceptions(futures: list[kaffe.DeliveryFuture], _called: list[object]) -> None:
+    for future in futures[1::2]:
+        future.exception(timeout=120)
+
+
+@pytest.mark.usefixtures("frequent_thread_switches")
+def test_futures_settled_while_every_kind_of_waiter_uses_them_never_deadlock() -> None:
+    # Two threads settle 40 futures (some fail) while others wait on them at once in
+    # every way concurrent.futures offers: wait() in two orders and modes,
+    # as_completed(), add_done_callback() and exception(). Each set-up of the machinery
+    # races a settling and the other waiters' locks, round after round.
+    errors: list[BaseException] = []
+
+    def guarded(work: Any, *args: Any) -> threading.Thread:
+        def run() -> None:
+            try:
+                work(*args)
+            except BaseException as error:  # pragma: no cover - reported below
+                errors.append(error)
+
+        return threading.Thread(target=run, name=work.__name__)
+
+    waiting = (_wait_all, _wait_first_exception, _as_completed, _add_callbacks, _exceptions)
+    for _round in range(300):
+        pairs = [_pending() for _ in range(40)]
+        futures = [future for future, _ in pairs]
+        called: list[object] = []
+        _run_to_the_end(
+            [guarded(work, futures, called) for work in waiting]
+            + [guarded(_settle, parity, pairs) for parity in (0, 1)]
+        )
+        assert not errors, errors
+        assert sorted(map(id, called)) == sorted(map(id, futures[::2]))  # each exactly once
+        offsets = [f.result().offset for f in futures if f.exception() is None]
+        assert offsets == [index for index in range(40) if index % 7]
+
+
 def test_no_attribute_is_named_after_a_private_field_of_concurrent_futures() -> None:
     private = set(vars(concurrent.futures.Future())) | {"_condition", "_waiters"}
     for cls in kaffe.DeliveryFuture.__mro__:

@@ -42,7 +42,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from typing import Any, Final
 
 from confluent_kafka import KafkaError, KafkaException
@@ -579,20 +579,23 @@ class FutureWaiter(Waiter):
         if timestamp[0]:
             self.timestamp = timestamp[1]
         self.settled = True
-        if self.future is not None:
-            self.future.outcome_arrived()
+        future = self.future
+        if future is not None:
+            future.outcome_arrived()
 
     def resolve(self, delivery: Delivery) -> None:
         self.delivery = delivery
         self.settled = True
-        if self.future is not None:
-            self.future.outcome_arrived()
+        future = self.future
+        if future is not None:
+            future.outcome_arrived()
 
     def reject(self, error: KaffeError) -> None:
         self.error = error
         self.settled = True
-        if self.future is not None:
-            self.future.outcome_arrived()
+        future = self.future
+        if future is not None:
+            future.outcome_arrived()
 
     def result(self) -> Delivery:
         """The delivery of a settled, acknowledged message."""
@@ -604,14 +607,17 @@ class FutureWaiter(Waiter):
         return delivery
 
 
-#: Guards setting up a future's ``concurrent.futures.Future`` machinery.
-_MACHINERY = threading.Lock()
+#: Guards setting up a future's ``concurrent.futures.Future`` machinery. It is held
+#: only while ``Future.__init__`` builds the machinery, which takes no other lock and
+#: runs no callback: a thread holding futures' conditions (``concurrent.futures.wait()``
+#: holds all of them) may wait for it, so its holder must never wait for a condition.
+_MACHINERY = threading.RLock()
 
 
 def _new_lock_after_fork() -> None:
     """In a forked child, replace the machinery's lock: a parent's thread may have held it."""
     global _MACHINERY
-    _MACHINERY = threading.Lock()
+    _MACHINERY = threading.RLock()
 
 
 os.register_at_fork(after_in_child=_new_lock_after_fork)
@@ -647,13 +653,18 @@ class DeliveryFuture(MachineryOnDemand, Future[Delivery]):
     # --- the machinery, on demand (see kaffe._on_demand) --------------------------------
 
     def set_up_machinery(self) -> None:
-        """Set up the full ``concurrent.futures.Future``, through its public API only."""
+        """
+        Set up the full ``concurrent.futures.Future``, through its public API only.
+
+        The machinery is left *pending*: this future's own ``running()``, ``cancel()``
+        and ``cancelled()`` answer for it, and moving it to *running* would take its
+        condition, which another thread may hold while it waits for this set-up.
+        """
         waiter = self.delivery_waiter
         with _MACHINERY:
             if waiter.has_machinery:
                 return
             Future.__init__(self)
-            Future.set_running_or_notify_cancel(self)
             waiter.has_machinery = True
             # First the link, then the look: an outcome coming in meanwhile either sees
             # the link or is seen here (settling twice is harmless, see outcome_arrived).
@@ -662,17 +673,22 @@ class DeliveryFuture(MachineryOnDemand, Future[Delivery]):
             self.outcome_arrived()
 
     def outcome_arrived(self) -> None:
-        """Settle the machinery (once it exists) with the outcome that came in; once."""
+        """
+        Settle the machinery with the outcome that came in; the first call wins.
+
+        It runs without the set-up lock: settling takes this future's condition and
+        runs its done callbacks. ``Future`` itself refuses a second settling.
+        """
         waiter = self.delivery_waiter
-        with _MACHINERY:
-            waiter.future = None
-            if Future.done(self):
-                return
-            error = waiter.error
+        waiter.future = None
+        error = waiter.error
+        try:
             if error is not None:
                 Future.set_exception(self, error)
             else:
                 Future.set_result(self, waiter.result())
+        except InvalidStateError:
+            return  # the other side settled it first
 
     # --- the Future API ------------------------------------------------------------------
 

@@ -26,8 +26,9 @@ class MachineryOnDemand:
     def __getattr__(self, name: str) -> Any:
         # Called only for an attribute the future does not have: the machinery's own,
         # before it exists. Dunder lookups (copy, pickle) never set it up.
-        waiter = object.__getattribute__(self, "delivery_waiter")
-        if name.startswith("__") or waiter.has_machinery:
+        if name.startswith("__"):
             raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        # Another thread may have set the machinery up since the attribute was missed:
+        # set-up is then a no-op, and the second look finds it (or raises as usual).
         object.__getattribute__(self, "set_up_machinery")()
         return object.__getattribute__(self, name)
