@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from confluent_kafka import Consumer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
@@ -363,6 +364,26 @@ def test_verbose_shows_the_traceback_and_client_logs(bootstrap: str) -> None:
     assert result.stderr.splitlines()[-1].startswith("Error: topic 'no-such-topic-here'")
 
 
+def _wait_for_messages(bootstrap: str, topic: str, command: subprocess.Popen[bytes]) -> None:
+    """Wait until the topic has messages, while the command runs."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "kaffe-test-watch"})
+    try:
+        partitions = consumer.list_topics(topic, timeout=30).topics[topic].partitions
+        deadline = time.monotonic() + 120  # a fail-safe only: it takes about a second
+        while True:
+            assert command.poll() is None, "the command ended before it was interrupted"
+            stored = sum(
+                consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=30)[1]
+                for partition in partitions
+            )
+            if stored > 0:
+                return
+            assert time.monotonic() < deadline, "the command sent nothing"
+            time.sleep(0.1)
+    finally:
+        consumer.close()
+
+
 def test_ctrl_c_stops_after_the_batch_in_flight_and_reports_what_was_produced(
     bootstrap: str, topic: str, read_back: Callable[[str], list[Record]]
 ) -> None:
@@ -383,7 +404,8 @@ def test_ctrl_c_stops_after_the_batch_in_flight_and_reports_what_was_produced(
 
     feeder = threading.Thread(target=feed, daemon=True)
     feeder.start()
-    time.sleep(4)  # well into sending
+    # Well into sending: the broker has messages from it (the command is past start-up).
+    _wait_for_messages(bootstrap, topic, command)
     command.send_signal(signal.SIGINT)
     stdout, stderr = command.communicate(timeout=60)
 

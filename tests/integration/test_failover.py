@@ -361,16 +361,16 @@ def test_quorum_survives_one_node_down_and_a_restarted_node_keeps_its_data(
 # --- leader failover ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("node", NODES)
 def test_leader_failover_keeps_every_acknowledged_message_once_and_in_order(
-    healthy_cluster: ReplicatedCluster, node: int, capsys: pytest.CaptureFixture[str]
+    healthy_cluster: ReplicatedCluster, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    # The node that leads partition 0, wherever the controller placed it: the nodes are
+    # alike, and one failover per run keeps CI short.
     cluster = healthy_cluster
     began = time.monotonic()
     topic = cluster.create_topic(PARTITIONS)
-    led = [partition for partition, leader in cluster.leaders(topic).items() if leader == node]
-    assert led, f"node {node} leads no partition of {topic}"
-    victim = led[0]
+    victim = 0
+    node = cluster.leaders(topic)[victim]
 
     with kaffe.Producer(
         endpoints=cluster.bootstrap, topics=[topic], delivery_timeout=FAILOVER_DELIVERY_TIMEOUT
@@ -653,7 +653,12 @@ def test_close_during_an_outage_reports_and_fails_every_waiting_call_and_future(
     futures = [producer.produce(topic, n % PARTITIONS, b"", f"f{n}".encode()) for n in range(50)]
     load = SyncLoad(producer, topic, threads=4)
     load.start()
-    time.sleep(1.0)  # the four callers hand their messages over and wait
+    # Until the four callers have handed their messages over and wait for them.
+    handed_over = len(futures) + 4
+    deadline = time.monotonic() + PROGRESS_WAIT
+    while len(producer._engine.rk) < handed_over:
+        assert time.monotonic() < deadline, f"the callers handed over {len(producer._engine.rk)}"
+        time.sleep(0.05)
     with pytest.raises(kaffe.UndeliveredMessagesError) as raised:
         producer.close(timeout=1)
     load.stop()  # bounded: each waiting produce_sync must return once close() is done
