@@ -18,10 +18,12 @@ a test's own checks never suffer the faults it injects.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -356,3 +358,40 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         except (OSError, subprocess.SubprocessError) as error:
             logs = f"(could not read the cluster logs: {error})"
         report.sections.append(("cluster log tail", logs))
+
+
+def schedstat() -> dict[int, tuple[float, float]]:
+    """
+    Seconds each thread of this process has spent on a CPU, and waiting for one.
+
+    Linux keeps both per thread, in the first two fields of
+    ``/proc/self/task/TID/schedstat`` (nanoseconds). Empty where the kernel does not say.
+    """
+    threads: dict[int, tuple[float, float]] = {}
+    with contextlib.suppress(OSError):
+        for thread in os.listdir("/proc/self/task"):
+            path = f"/proc/self/task/{thread}/schedstat"
+            with (
+                contextlib.suppress(OSError, IndexError, ValueError),
+                open(path, encoding="ascii") as stats,
+            ):
+                running, waiting = stats.read().split()[:2]
+                threads[int(thread)] = (int(running) / 1e9, int(waiting) / 1e9)
+    return threads
+
+
+def cpu_waits(
+    previous: dict[int, tuple[float, float]], now: dict[int, tuple[float, float]]
+) -> float:
+    """
+    Seconds of a wait that the machine accounts for, between two :func:`schedstat` reads.
+
+    The waits for a CPU of every Python thread of this process (any of them may hold
+    the GIL another needs next), plus the longest wait of any other thread (one holding
+    a lock inside librdkafka).
+    """
+    python = {thread.native_id for thread in threading.enumerate()}
+    waited = {t: now[t][1] - previous.get(t, now[t])[1] for t in now}
+    return sum(w for t, w in waited.items() if t in python) + max(
+        (w for t, w in waited.items() if t not in python), default=0.0
+    )

@@ -31,7 +31,6 @@ import asyncio
 import collections
 import contextlib
 import multiprocessing
-import os
 import threading
 import time
 import traceback
@@ -44,7 +43,7 @@ import pytest
 
 import kaffe
 from tests.conftest import Record
-from tests.integration.conftest import ProxiedCluster
+from tests.integration.conftest import ProxiedCluster, cpu_waits, schedstat
 
 pytestmark = [
     pytest.mark.integration,
@@ -134,26 +133,6 @@ class Stream:
 
 
 # --- the load: both faces at once ---------------------------------------------------------
-
-
-def _schedstat() -> dict[int, tuple[float, float]]:
-    """
-    Seconds each thread of this process has spent on a CPU, and waiting for one.
-
-    Linux keeps both per thread, in the first two fields of
-    ``/proc/self/task/TID/schedstat`` (nanoseconds). Empty where the kernel does not say.
-    """
-    threads: dict[int, tuple[float, float]] = {}
-    with contextlib.suppress(OSError):
-        for thread in os.listdir("/proc/self/task"):
-            path = f"/proc/self/task/{thread}/schedstat"
-            with (
-                contextlib.suppress(OSError, IndexError, ValueError),
-                open(path, encoding="ascii") as stats,
-            ):
-                running, waiting = stats.read().split()[:2]
-                threads[int(thread)] = (int(running) / 1e9, int(waiting) / 1e9)
-    return threads
 
 
 @dataclass(frozen=True)
@@ -337,17 +316,13 @@ class AsyncioFace:
         """
         loop = asyncio.get_running_loop()
         me = threading.get_native_id()
-        stats = _schedstat()
+        stats = schedstat()
         while True:
             before = loop.time()
             await asyncio.sleep(HEARTBEAT_INTERVAL)
             late = loop.time() - before - HEARTBEAT_INTERVAL
-            previous, stats = stats, _schedstat()
-            python = {thread.native_id for thread in threading.enumerate()}
-            waited = {t: stats[t][1] - previous.get(t, stats[t])[1] for t in stats}
-            starved = sum(w for t, w in waited.items() if t in python) + max(
-                (w for t, w in waited.items() if t not in python), default=0.0
-            )
+            previous, stats = stats, schedstat()
+            starved = cpu_waits(previous, stats)
             loop_cpu = stats.get(me, (0.0, 0.0))[0] - previous.get(me, (0.0, 0.0))[0]
             self.beats.append(Beat(before + HEARTBEAT_INTERVAL, late, starved, loop_cpu))
             if not self._all_in.is_set() and all(s.acknowledged for s in self.streams):
