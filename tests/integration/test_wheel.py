@@ -4,7 +4,8 @@ wheel alone, installed into a clean virtualenv on the oldest and the newest supp
 Python found here, produces to the test broker.
 
 A wheel holds kaffe's compiled per-message path, so it is made for one Python: the one
-that builds it. Each Python's wheel is built from the sdist, by that Python.
+that builds it. Each Python's wheel is built from the sdist, by that Python; the builds
+run side by side, each in its own process, once the sdist is made.
 
 The virtualenvs are made by the standard library's ``venv`` from each interpreter; uv
 (of the dev extra) builds and installs into them when it is there, for speed, else their
@@ -19,6 +20,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import tarfile
 import zipfile
 from collections.abc import Callable
 from email.message import Message
@@ -65,12 +67,68 @@ def _run(*command: str | Path, cwd: Path | None = None, timeout: float = 300) ->
     return result.stdout
 
 
+def _start(*command: str | Path, cwd: Path | None = None) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [str(part) for part in command],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def _finish(builds: list[subprocess.Popen[str]], timeout: float) -> None:
+    """Wait for every build; fail with the output of each one that failed."""
+    failed = []
+    for build in builds:
+        output, _ = build.communicate(timeout=timeout)
+        if build.returncode != 0:
+            failed.append(f"{build.args!r} exited with {build.returncode}:\n{output}")
+    assert failed == [], "\n".join(failed)
+
+
+def _oldest_and_newest() -> list[str]:
+    versions = list(find_pythons())
+    return sorted({versions[0], versions[-1]}, key=versions.index)
+
+
 @pytest.fixture(scope="module")
 def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The sdist and the wheel, built from the working tree by ``python -m build``."""
+    """
+    The sdist, and the wheels built from it.
+
+    ``python -m build --sdist`` makes the sdist from the working tree. Then, side by
+    side: ``python -m build`` makes this Python's wheel from the unpacked sdist (what a
+    plain ``python -m build`` does after making the sdist) into the same folder, and
+    the oldest and the newest Python found here each build theirs from the sdist into
+    ``wheels-<version>/``.
+    """
     out = tmp_path_factory.mktemp("dist")
     installer = ["--installer", "uv"] if UV else []
-    _run(sys.executable, "-m", "build", *installer, "--outdir", out, REPO, timeout=600)
+    _run(sys.executable, "-m", "build", *installer, "--sdist", "--outdir", out, REPO, timeout=600)
+    sdist = _one(out, "kaffe-*.tar.gz")
+    unpacked = tmp_path_factory.mktemp("sdist")
+    with tarfile.open(sdist) as archive:
+        # The "data" filter where this Python has it (3.10.12 and later).
+        safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+        archive.extractall(unpacked, **safe)  # type: ignore[arg-type]
+    (source,) = unpacked.iterdir()
+    builds = [_start(sys.executable, "-m", "build", *installer, "--wheel", "--outdir", out, source)]
+    for version in _oldest_and_newest():
+        interpreter, wheels = find_pythons()[version], out / f"wheels-{version}"
+        if UV:
+            builds.append(
+                _start(
+                    UV, "build", "--quiet", "--wheel", "--python", interpreter, "-o", wheels, sdist
+                )
+            )
+        else:
+            builds.append(
+                _start(
+                    interpreter, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", wheels, sdist
+                )
+            )
+    _finish(builds, timeout=600)
     return out
 
 
@@ -129,11 +187,6 @@ def test_the_wheel_ships_the_package_typed_with_its_license_and_complete_metadat
     assert any(line.startswith("confluent-kafka") for line in requires)
 
 
-def _oldest_and_newest() -> list[str]:
-    versions = list(find_pythons())
-    return sorted({versions[0], versions[-1]}, key=versions.index)
-
-
 @pytest.mark.parametrize("version", _oldest_and_newest())
 def test_the_wheel_alone_installs_into_a_clean_virtualenv_and_produces(
     dist: Path,
@@ -143,19 +196,14 @@ def test_the_wheel_alone_installs_into_a_clean_virtualenv_and_produces(
     topic: str,
     read_back: Callable[[str], list[Record]],
 ) -> None:
-    sdist = _one(dist, "kaffe-*.tar.gz")
     interpreter = find_pythons()[version]
-    wheels = tmp_path / "wheels"
+    wheel = _one(dist / f"wheels-{version}", "kaffe-*.whl")
     venv = tmp_path / f"venv-{version}"
     python = venv / "bin" / "python"
     if UV:
-        _run(UV, "build", "--quiet", "--wheel", "--python", interpreter, "-o", wheels, sdist)
-        wheel = _one(wheels, "kaffe-*.whl")
         _run(interpreter, "-m", "venv", "--without-pip", venv)
         _run(UV, "pip", "install", "--quiet", "--python", python, wheel)
     else:
-        _run(interpreter, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", wheels, sdist)
-        wheel = _one(wheels, "kaffe-*.whl")
         _run(interpreter, "-m", "venv", venv)
         _run(python, "-m", "pip", "install", "--quiet", wheel)
     tag = "cp" + version.replace(".", "")
