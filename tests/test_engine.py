@@ -44,6 +44,51 @@ def test_close_releases_librdkafkas_handle_and_refuses_later_use() -> None:
     assert engine.close(0.1) == 0  # again: nothing to do
 
 
+class _EventAtTheDeadline:
+    """
+    librdkafka's handle, with an event (a log line, an error) queued just as each
+    ``flush`` returns: its queue length counts the event until ``poll`` serves it.
+    """
+
+    def __init__(self, rk: Any) -> None:
+        self.rk = rk
+        self.events = 0
+
+    def flush(self, timeout: float) -> int:
+        left: int = self.rk.flush(timeout)
+        self.events = 1
+        return left + 1
+
+    def poll(self, timeout: float) -> int:
+        self.events = 0
+        served: int = self.rk.poll(timeout)
+        return served + 1
+
+    def __len__(self) -> int:
+        return len(self.rk) + self.events
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.rk, name)
+
+
+def test_close_counts_dropped_messages_not_librdkafkas_unserved_events() -> None:
+    config = kaffe.ProducerConfig(endpoints="127.0.0.1:9", topics=["events"])
+    engine = Engine(Core(config))
+    engine.rk = _EventAtTheDeadline(engine.rk)  # type: ignore[assignment]
+
+    assert engine.close(0.1) == 0
+
+
+def test_flush_counts_outstanding_messages_not_librdkafkas_unserved_events() -> None:
+    config = kaffe.ProducerConfig(endpoints="127.0.0.1:9", topics=["events"])
+    engine = Engine(Core(config))
+    engine.rk = _EventAtTheDeadline(engine.rk)  # type: ignore[assignment]
+    try:
+        assert engine.flush(0.1) == 0
+    finally:
+        engine.close(0.1)
+
+
 def _produce_calls(path: Path) -> list[str]:
     """Names of the functions in ``path`` that call ``<something>.produce``/``produce_batch``."""
     tree = ast.parse(path.read_text())

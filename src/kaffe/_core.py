@@ -42,6 +42,7 @@ from ._errors import (
     KaffeError,
     MessageTypeError,
     means_metadata_changed,
+    means_purged,
     translate_kafka_error,
 )
 from ._hot import Batch, TopicState, place
@@ -198,6 +199,10 @@ class Core:
         #: What purges messages now: closing, aborting a transaction, the broker
         #: fencing the producer, or giving up waiting (see ``translate_kafka_error``).
         self.purged_by: Literal["close", "abort", "fenced", "timeout"] = "close"
+        #: Messages purged so far: their reports said they were dropped undelivered.
+        #: Counting them tells how many a purge dropped; librdkafka's queue length
+        #: counts its unserved events (logs, errors, statistics) as well.
+        self.purged = 0
 
     # --- topics ----------------------------------------------------------------------
 
@@ -432,6 +437,8 @@ class Core:
         topic, partition = message.topic(), message.partition()
         if means_metadata_changed(error):
             self.on_unknown_partition()
+        elif means_purged(error):
+            self.purged += 1
         return translate_kafka_error(
             error,
             topic=topic,

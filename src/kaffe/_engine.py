@@ -608,27 +608,49 @@ class Engine:
         try:
             self.check_open()
             deadline = time.monotonic() + timeout
-            self._serve_while(self._outstanding, deadline, self.rk.flush)
-            return len(self.rk) if self.state is _OPEN else 0
+            if not self._serve_while(self._outstanding, deadline, self.rk.flush):
+                return 0
+            return self._left() if self.state is _OPEN else 0
         finally:
             users.pop()
+
+    def _left(self) -> int:
+        """
+        The length of librdkafka's queue once the events already queued are served.
+
+        The length counts unserved events (logs, errors, statistics) besides the
+        messages; serving what is queued first leaves, at most, an event that came in
+        since. Events are served only if no other thread is serving them now.
+        """
+        if self.poll_lock.acquire(blocking=False):
+            try:
+                self.rk.poll(0)
+            finally:
+                self.poll_lock.release()
+        return len(self.rk)
 
     def _outstanding(self) -> bool:
         return self.state is not State.FORKED and len(self.rk) > 0
 
     def _serve_while(
         self, busy: Callable[[], bool], deadline: float, serve: Callable[[float], object]
-    ) -> None:
-        """Serve events with ``serve`` while ``busy()``, a slice at a time, until the deadline."""
+    ) -> bool:
+        """
+        Serve events with ``serve`` while ``busy()``, a slice at a time, until the deadline.
+
+        Returns:
+            Whether it was still busy at the deadline.
+        """
         while busy():
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                return
+                return True
             if self.poll_lock.acquire(timeout=min(remaining, _POLL_SLICE)):
                 try:
                     serve(max(min(deadline - time.monotonic(), _POLL_SLICE), 0))
                 finally:
                     self.poll_lock.release()
+        return False
 
     # --- transactions ------------------------------------------------------------------
 
@@ -720,10 +742,12 @@ class Engine:
         self.state = State.CLOSED  # from here on, new calls are refused
         self._refresh_wake.set()
         self._serve_while(self._outstanding, time.monotonic() + timeout, self.rk.flush)
-        left = len(self.rk)
-        self._drop_outstanding()
+        purged = self.core.purged
+        unreported = self._drop_outstanding()
         self._release()
-        return left
+        # Counted from the reports, not from librdkafka's queue length: that counts
+        # unserved events too, and a log line is not an undelivered message.
+        return self.core.purged - purged + unreported
 
     def give_up_outstanding(self) -> int:
         """
@@ -741,23 +765,30 @@ class Engine:
         core = self.core
         core.purged_by = "timeout"
         try:
-            self._drop_outstanding()
+            unreported = self._drop_outstanding()
         finally:
             core.purged_by = "close"
-        return len(self.rk) if self.state is _OPEN else 0
+        return unreported if self.state is _OPEN else 0
 
-    def _drop_outstanding(self) -> None:
+    def _drop_outstanding(self) -> int:
         """
         Drop what is left and fail its waiters.
 
         librdkafka fails purged in-flight messages from its broker threads a little
         after ``purge()`` returns, so reports are served until none is outstanding
         (for at most :data:`_PURGE_WAIT`); otherwise their waiters would never resolve.
+
+        Returns:
+            0 once librdkafka's queue is empty, every report served; otherwise its
+            length after :data:`_PURGE_WAIT`.
         """
         with contextlib.suppress(KafkaException):  # purge fails only on bad arguments
             self.rk.purge()
         # len() counts queued reports too, so nothing is left to serve once it is 0.
-        self._serve_while(lambda: len(self.rk) > 0, time.monotonic() + _PURGE_WAIT, self.rk.poll)
+        deadline = time.monotonic() + _PURGE_WAIT
+        if self._serve_while(lambda: len(self.rk) > 0, deadline, self.rk.poll):
+            return len(self.rk)
+        return 0
 
     def _release(self) -> None:
         """Stop the threads, then destroy librdkafka's handle once no thread uses it."""

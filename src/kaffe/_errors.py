@@ -79,6 +79,7 @@ __all__ = [
     "is_unknown_topic",
     "is_worth_a_warning",
     "means_metadata_changed",
+    "means_purged",
     "means_topic_settling",
     "redact",
     "translate_kafka_error",
@@ -430,6 +431,11 @@ def means_topic_settling(error: KafkaError) -> bool:
 def means_metadata_changed(error: KafkaError) -> bool:
     """True when a delivery error means the topic's partition count changed."""
     return error.code() in _METADATA_CHANGED_CODES
+
+
+def means_purged(error: KafkaError) -> bool:
+    """True when a delivery error means the message was purged (dropped undelivered)."""
+    return error.code() in _PURGED_CODES
 
 
 def is_metadata_timeout(error: KafkaError) -> bool:
