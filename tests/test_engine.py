@@ -74,7 +74,7 @@ class _EventAtTheDeadline:
 def test_close_counts_dropped_messages_not_librdkafkas_unserved_events() -> None:
     config = kaffe.ProducerConfig(endpoints="127.0.0.1:9", topics=["events"])
     engine = Engine(Core(config))
-    engine.rk = _EventAtTheDeadline(engine.rk)  # type: ignore[assignment]
+    engine.rk = _EventAtTheDeadline(engine.rk)
 
     assert engine.close(0.1) == 0
 
@@ -82,7 +82,7 @@ def test_close_counts_dropped_messages_not_librdkafkas_unserved_events() -> None
 def test_flush_counts_outstanding_messages_not_librdkafkas_unserved_events() -> None:
     config = kaffe.ProducerConfig(endpoints="127.0.0.1:9", topics=["events"])
     engine = Engine(Core(config))
-    engine.rk = _EventAtTheDeadline(engine.rk)  # type: ignore[assignment]
+    engine.rk = _EventAtTheDeadline(engine.rk)
     try:
         assert engine.flush(0.1) == 0
     finally:
